@@ -1,0 +1,79 @@
+package derivative
+
+import (
+	"bytes"
+	"net/url"
+	"testing"
+
+	"github.com/refract-cdn/refract/shared/format"
+	"github.com/refract-cdn/refract/shared/transform"
+	"github.com/refract-cdn/refract/shared/urlapi"
+)
+
+func key(t *testing.T, path string, acc format.Accepts) []byte {
+	t.Helper()
+	var r urlapi.Request
+	var ch transform.Chain
+	if err := urlapi.Parse(path, &r); err != nil {
+		t.Fatal(err)
+	}
+	if err := transform.Parse(r.Tx, &ch); err != nil {
+		t.Fatal(err)
+	}
+	return AppendKey(nil, &r, ch.AppendCanonical(nil), OutputFormat(&r, &ch), acc)
+}
+
+func TestKeys(t *testing.T) {
+	a := key(t, "/demo/image/upload/w_300,c_scale/sample.jpg", 0)
+	same := [][]byte{
+		key(t, "/demo/image/upload/c_scale,w_300/sample.jpg", 0),
+		key(t, "/demo/image/upload/w_300,c_scale/sample.jpeg", 0),
+		key(t, "/demo/images/w_300,c_scale/sample/seo-name.jpg", 0),
+		key(t, "/demo/image/upload/w_300,c_scale/sample.jpg", format.AcceptWebP), // not negotiated
+	}
+	for i, k := range same {
+		if !bytes.Equal(a, k) {
+			t.Errorf("key %d differs from the canonical one", i)
+		}
+	}
+	differ := [][]byte{
+		key(t, "/demo/image/upload/w_301,c_scale/sample.jpg", 0),
+		key(t, "/demo/image/upload/w_300,c_scale/sample.png", 0),
+		key(t, "/demo/image/upload/w_300,c_scale/v2/sample.jpg", 0),
+		key(t, "/demo/image/private/w_300,c_scale/sample.jpg", 0),
+		key(t, "/other/image/upload/w_300,c_scale/sample.jpg", 0),
+	}
+	for i, k := range differ {
+		if bytes.Equal(a, k) {
+			t.Errorf("key %d collides with a different derivative", i)
+		}
+	}
+	auto := key(t, "/demo/image/upload/f_auto/sample", 0)
+	if bytes.Equal(auto, key(t, "/demo/image/upload/f_auto/sample", format.AcceptWebP)) {
+		t.Error("f_auto keys must differ by what the client accepts")
+	}
+}
+
+func TestQueryRoundTrip(t *testing.T) {
+	s := Spec{Cloud: "demo", ResourceType: urlapi.Image, Type: urlapi.Private, PublicID: "a b/ü:d=e",
+		Version: "12", Tx: "c_scale,w_300", Format: format.Auto, Accepts: format.AcceptAVIF}
+	q, err := url.ParseQuery(s.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseQuery(q)
+	if err != nil || got != s {
+		t.Errorf("round trip: %+v %v", got, err)
+	}
+	q.Set("id", "../etc/passwd")
+	if _, err := ParseQuery(q); err == nil {
+		t.Error("a traversing public_id was accepted")
+	}
+}
+
+func TestStorageName(t *testing.T) {
+	a := StorageName("c_scale,w_300", format.JPEG)
+	if len(a) != 32+4 || a == StorageName("c_scale,w_300", format.WebP) || a == StorageName("c_scale,w_301", format.JPEG) {
+		t.Errorf("StorageName: %q", a)
+	}
+}

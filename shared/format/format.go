@@ -1,0 +1,184 @@
+// Package format names the image and file formats Refract reads and
+// writes, and maps them to extensions and MIME types.
+package format
+
+// Format is an image format. Auto is only ever a requested output
+// format: the edge and origin resolve it per client and source.
+type Format uint8
+
+const (
+	Unknown Format = iota
+	JPEG
+	PNG
+	GIF
+	WebP
+	AVIF
+	HEIC
+	TIFF
+	SVG
+	PDF
+	BMP
+	ICO
+	Auto
+	count
+)
+
+var info = [count]struct {
+	ext, mime string
+	alpha     bool // the encoding can carry transparency
+	animation bool // the encoding can carry several frames
+	writable  bool // Refract can encode it
+}{
+	Unknown: {"", "application/octet-stream", false, false, false},
+	JPEG:    {"jpg", "image/jpeg", false, false, true},
+	PNG:     {"png", "image/png", true, false, true},
+	GIF:     {"gif", "image/gif", true, true, true},
+	WebP:    {"webp", "image/webp", true, true, true},
+	AVIF:    {"avif", "image/avif", true, false, true},
+	HEIC:    {"heic", "image/heic", true, false, false},
+	TIFF:    {"tiff", "image/tiff", true, false, false},
+	SVG:     {"svg", "image/svg+xml", true, false, false},
+	PDF:     {"pdf", "application/pdf", true, false, false},
+	BMP:     {"bmp", "image/bmp", false, false, false},
+	ICO:     {"ico", "image/x-icon", true, false, false},
+	Auto:    {"auto", "", false, false, false},
+}
+
+// FromExt maps a file extension or f_ value (lower case, no dot) to a format.
+func FromExt(ext string) Format {
+	switch ext {
+	case "jpg", "jpeg", "jpe":
+		return JPEG
+	case "png":
+		return PNG
+	case "gif":
+		return GIF
+	case "webp":
+		return WebP
+	case "avif":
+		return AVIF
+	case "heic", "heif":
+		return HEIC
+	case "tif", "tiff":
+		return TIFF
+	case "svg":
+		return SVG
+	case "pdf":
+		return PDF
+	case "bmp":
+		return BMP
+	case "ico":
+		return ICO
+	case "auto":
+		return Auto
+	}
+	return Unknown
+}
+
+// Ext is the canonical extension, such as "jpg".
+func (f Format) Ext() string { return info[f%count].ext }
+
+// MIME is the Content-Type of the format.
+func (f Format) MIME() string { return info[f%count].mime }
+
+// String is the canonical extension, or "unknown".
+func (f Format) String() string {
+	if f == Unknown {
+		return "unknown"
+	}
+	return f.Ext()
+}
+
+// Alpha reports whether the encoding can carry transparency.
+func (f Format) Alpha() bool { return info[f%count].alpha }
+
+// Animation reports whether the encoding can carry several frames.
+func (f Format) Animation() bool { return info[f%count].animation }
+
+// Writable reports whether Refract can encode the format.
+func (f Format) Writable() bool { return info[f%count].writable }
+
+// Accepts is what a client's Accept header allows beyond the formats every
+// browser takes (JPEG, PNG, GIF). It is part of a cache key for f_auto.
+type Accepts uint8
+
+const (
+	AcceptAVIF Accepts = 1 << iota
+	AcceptWebP
+)
+
+// ParseAccept reads an Accept header without allocating. A format is
+// accepted when named explicitly; a q=0 on it is honoured.
+func ParseAccept(h []byte) Accepts {
+	var a Accepts
+	if accepted(h, "image/avif") {
+		a |= AcceptAVIF
+	}
+	if accepted(h, "image/webp") {
+		a |= AcceptWebP
+	}
+	return a
+}
+
+func accepted(h []byte, mime string) bool {
+	for i := 0; i+len(mime) <= len(h); {
+		j := index(h[i:], mime)
+		if j < 0 {
+			return false
+		}
+		// Read the media range's parameters up to the next comma.
+		k := i + j + len(mime)
+		end := k
+		for end < len(h) && h[end] != ',' {
+			end++
+		}
+		if !qZero(h[k:end]) {
+			return true
+		}
+		i = end
+	}
+	return false
+}
+
+// qZero reports whether params (";q=0" and the like) set q to zero.
+func qZero(p []byte) bool {
+	for i := 0; i+1 < len(p); i++ {
+		if (p[i] == 'q' || p[i] == 'Q') && p[i+1] == '=' {
+			v := p[i+2:]
+			for len(v) > 0 && v[0] == ' ' {
+				v = v[1:]
+			}
+			if len(v) == 0 || v[0] != '0' {
+				return false
+			}
+			for _, c := range v[1:] {
+				if c >= '1' && c <= '9' {
+					return false
+				}
+				if c != '0' && c != '.' {
+					break
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func index(h []byte, s string) int {
+	n := len(s)
+outer:
+	for i := 0; i+n <= len(h); i++ {
+		for j := 0; j < n; j++ {
+			c := h[i+j]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != s[j] {
+				continue outer
+			}
+		}
+		return i
+	}
+	return -1
+}

@@ -1,0 +1,175 @@
+package transform
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/refract-cdn/refract/shared/clderr"
+	"github.com/refract-cdn/refract/shared/format"
+)
+
+func TestCanonical(t *testing.T) {
+	cases := map[string]string{
+		"":                           "",
+		"w_300,c_scale":              "c_scale,w_300",
+		"c_scale,w_300":              "c_scale,w_300",
+		"w_0.5":                      "w_0.5",
+		"w_1.0":                      "w_1.0",
+		"w_1":                        "w_1",
+		"h_200,w_200,c_fill,g_north": "c_fill,g_north,h_200,w_200",
+		"w_300/e_blur":               "w_300/e_blur:100",
+		"e_blur:100":                 "e_blur:100",
+		"e_sharpen:50,e_grayscale":   "e_grayscale", // last e_ wins
+		"e_grayscale":                "e_grayscale",
+		"ar_16:9,c_fill,w_400":       "ar_16:9,c_fill,w_400",
+		"ar_1.5":                     "ar_1.5",
+		"q_auto":                     "q_auto:good",
+		"q_auto:eco":                 "q_auto:eco",
+		"q_80":                       "q_80",
+		"f_jpeg":                     "f_jpg",
+		"f_auto":                     "f_auto",
+		"dpr_2.0":                    "dpr_2",
+		"a_90":                       "a_90",
+		"a_hflip.vflip":              "a_hflip.vflip",
+		"a_vflip.hflip":              "a_hflip.vflip",
+		"a_-45":                      "a_-45",
+		"b_red":                      "b_rgb:ff0000",
+		"b_rgb:F00":                  "b_rgb:ff0000",
+		"b_rgb:ff000080":             "b_rgb:ff000080",
+		"b_transparent":              "b_rgb:00000000",
+		"fl_progressive":             "fl_progressive",
+		"c_crop,x_10,y_-0.5,w_100":   "c_crop,w_100,x_10,y_-0.5",
+		"g_auto,c_fill,w_100,h_100":  "c_fill,g_auto,h_100,w_100",
+	}
+	var ch Chain
+	for in, want := range cases {
+		if err := Parse(in, &ch); err != nil {
+			t.Errorf("Parse(%q): %v", in, err)
+			continue
+		}
+		if got := ch.String(); got != want {
+			t.Errorf("canonical(%q) = %q, want %q", in, got, want)
+		}
+		// The canonical form parses to itself.
+		var again Chain
+		if err := Parse(want, &again); err != nil || again.String() != want {
+			t.Errorf("canonical form %q does not round-trip: %q, %v", want, again.String(), err)
+		}
+	}
+}
+
+func TestValues(t *testing.T) {
+	var ch Chain
+	if err := Parse("w_0.25,h_300,c_fill,g_south_east,q_70,f_webp/e_blur:300", &ch); err != nil {
+		t.Fatal(err)
+	}
+	c := ch.Components[0]
+	if c.Width != (Size{0.25, true}) || c.Height != (Size{300, false}) {
+		t.Errorf("sizes: %+v %+v", c.Width, c.Height)
+	}
+	if c.Crop != CropFill || c.Gravity != GravitySouthEast || c.Quality.Q != 70 {
+		t.Errorf("component: %+v", c)
+	}
+	if ch.Format() != format.WebP {
+		t.Errorf("Format() = %v", ch.Format())
+	}
+	if q, ok := ch.Quality(); !ok || q.Q != 70 {
+		t.Errorf("Quality() = %v %v", q, ok)
+	}
+	if e := ch.Components[1].Effect; e.Kind != EffectBlur || e.Level != 300 {
+		t.Errorf("effect: %+v", e)
+	}
+	if w := c.Width.Resolve(1200); w != 300 {
+		t.Errorf("Resolve = %v", w)
+	}
+	if !c.Has(ParamCrop) || c.Has(ParamAngle) {
+		t.Error("Has is wrong")
+	}
+}
+
+func TestErrors(t *testing.T) {
+	cases := map[string]string{
+		"w_abc":               "Invalid width - abc",
+		"h_-5":                "Invalid height - -5",
+		"w_0":                 "Invalid width - 0",
+		"w_1e3":               "Invalid width - 1e3",
+		"w_NaN":               "Invalid width - NaN",
+		"w_":                  "Invalid width - ",
+		"w_300,c_squash":      "Invalid crop mode - squash",
+		"g_up":                "Invalid gravity - up",
+		"q_0":                 "Invalid quality - 0",
+		"q_101":               "Invalid quality - 101",
+		"q_auto:ultra":        "Invalid quality - auto:ultra",
+		"f_bmp":               "Invalid format - bmp",
+		"e_melt":              "Invalid effect - melt",
+		"e_blur:0":            "Invalid effect - blur:0",
+		"e_grayscale:5":       "Invalid effect - grayscale:5",
+		"a_sideways":          "Invalid angle - sideways",
+		"a_400":               "Invalid angle - 400",
+		"b_notacolour":        "Invalid color - notacolour",
+		"b_rgb:12345":         "Invalid color - rgb:12345",
+		"fl_bogus":            "Invalid flag - bogus",
+		"ar_0:1":              "Invalid aspect ratio - 0:1",
+		"dpr_9":               "Invalid dpr - 9",
+		"foo_bar":             "Invalid transformation component - foo_bar",
+		"w300":                "Invalid transformation component - w300",
+		"w_100//h_100":        "Invalid transformation component - empty component",
+		"zz":                  "Invalid transformation component - zz",
+		"g_auto,c_scale,w_10": "Use auto gravity only with crop, fill, lfill, fill_pad or thumb",
+		"l_logo":              "Transformation parameter l_ is not supported yet",
+	}
+	var ch Chain
+	for in, want := range cases {
+		err := Parse(in, &ch)
+		if err == nil {
+			t.Errorf("Parse(%q) succeeded, want %q", in, want)
+			continue
+		}
+		if clderr.Status(err) != 400 || err.Error() != want {
+			t.Errorf("Parse(%q) = %d %q, want 400 %q", in, clderr.Status(err), err, want)
+		}
+	}
+	if err := Parse(strings.Repeat("w_1/", MaxComponents)+"w_1", &ch); err == nil {
+		t.Error("too many components accepted")
+	}
+	if err := Parse(strings.Repeat("w", MaxLength+1), &ch); err == nil {
+		t.Error("overlong transformation accepted")
+	}
+}
+
+func TestLooksLikeComponent(t *testing.T) {
+	for seg, want := range map[string]bool{
+		"w_300,c_scale": true, "e_blur:300": true, "l_text:Arial_20:hi": true,
+		"$w_100": true, "folder": false, "my_folder": false, "w_300,my_x": false, "": false,
+	} {
+		if got := LooksLikeComponent(seg); got != want {
+			t.Errorf("LooksLikeComponent(%q) = %v", seg, got)
+		}
+	}
+}
+
+func TestParseAndCanonicalDoNotAllocate(t *testing.T) {
+	var ch Chain
+	buf := make([]byte, 0, 256)
+	const tx = "w_300,h_200,c_fill,g_north,q_auto,f_auto/e_sharpen:80/b_rgb:ff0000,a_90"
+	_ = Parse(tx, &ch)
+	n := testing.AllocsPerRun(200, func() {
+		if err := Parse(tx, &ch); err != nil {
+			t.Fatal(err)
+		}
+		buf = ch.AppendCanonical(buf[:0])
+	})
+	if n != 0 {
+		t.Errorf("Parse+AppendCanonical allocates %v times per run", n)
+	}
+}
+
+func BenchmarkParseCanonical(b *testing.B) {
+	var ch Chain
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Parse("w_300,h_200,c_fill,g_north,q_auto,f_auto", &ch)
+		buf = ch.AppendCanonical(buf[:0])
+	}
+}

@@ -1,0 +1,397 @@
+package transform
+
+import (
+	"strconv"
+
+	"github.com/refract-cdn/refract/shared/format"
+)
+
+// Size is a length in pixels, or a fraction of the input when Rel is set.
+type Size struct {
+	V   float64
+	Rel bool
+}
+
+// Resolve turns s into pixels against the input length in.
+func (s Size) Resolve(in int) float64 {
+	if s.Rel {
+		return s.V * float64(in)
+	}
+	return s.V
+}
+
+// number parses an unsigned decimal ("300", "0.5", ".5", "2.") without
+// the exponents, signs, hex and NaN/Inf forms strconv would also accept.
+func number(v string) (float64, bool) {
+	if v == "" || len(v) > 16 {
+		return 0, false
+	}
+	dot := false
+	digits := 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	return f, err == nil
+}
+
+// signed is number with an optional leading '-'.
+func signed(v string) (float64, bool) {
+	if len(v) > 1 && v[0] == '-' {
+		f, ok := number(v[1:])
+		return -f, ok
+	}
+	return number(v)
+}
+
+// parseSize reads a w_/h_ value: a fraction of the input when it has a
+// dot and is at most 1 (w_0.5, w_1.0), pixels otherwise.
+func parseSize(v string) (Size, bool) {
+	f, ok := number(v)
+	if !ok || f <= 0 || f > maxPixels {
+		return Size{}, false
+	}
+	if f <= 1 && hasDot(v) {
+		return Size{V: f, Rel: true}, true
+	}
+	return Size{V: f}, true
+}
+
+// parseOffset reads an x_/y_ value: signed pixels, or a signed fraction.
+func parseOffset(v string) (Size, bool) {
+	f, ok := signed(v)
+	if !ok || f > maxPixels || f < -maxPixels {
+		return Size{}, false
+	}
+	if f >= -1 && f <= 1 && hasDot(v) {
+		return Size{V: f, Rel: true}, true
+	}
+	return Size{V: f}, true
+}
+
+func hasDot(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '.' {
+			return true
+		}
+	}
+	return false
+}
+
+func appendSize(b []byte, s Size) []byte {
+	b = appendFloat(b, s.V)
+	if s.Rel && !hasDotBytes(b) {
+		// Keep fractions recognisable: w_1.0 is 100%, w_1 is one pixel.
+		b = append(b, ".0"...)
+	}
+	return b
+}
+
+func hasDotBytes(b []byte) bool {
+	for i := len(b) - 1; i >= 0 && b[i] != '_'; i-- {
+		if b[i] == '.' {
+			return true
+		}
+	}
+	return false
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
+
+// Ratio is an aspect ratio, written "16:9" (Den > 0) or "1.5" (Den == 0).
+type Ratio struct {
+	Num, Den float64
+}
+
+// Value is width / height.
+func (r Ratio) Value() float64 {
+	if r.Den > 0 {
+		return r.Num / r.Den
+	}
+	return r.Num
+}
+
+func parseRatio(v string) (Ratio, bool) {
+	for i := 0; i < len(v); i++ {
+		if v[i] == ':' {
+			n, ok1 := number(v[:i])
+			d, ok2 := number(v[i+1:])
+			if !ok1 || !ok2 || n <= 0 || d <= 0 {
+				return Ratio{}, false
+			}
+			return Ratio{Num: n, Den: d}, true
+		}
+	}
+	n, ok := number(v)
+	if !ok || n <= 0 {
+		return Ratio{}, false
+	}
+	return Ratio{Num: n}, true
+}
+
+func appendRatio(b []byte, r Ratio) []byte {
+	b = appendFloat(b, r.Num)
+	if r.Den > 0 {
+		b = append(b, ':')
+		b = appendFloat(b, r.Den)
+	}
+	return b
+}
+
+// Crop is a c_ mode.
+type Crop uint8
+
+const (
+	CropNone Crop = iota
+	CropScale
+	CropFit
+	CropLimit
+	CropMFit
+	CropFill
+	CropLFill
+	CropPad
+	CropLPad
+	CropCrop
+	CropThumb
+)
+
+var cropNames = []string{
+	CropScale: "scale", CropFit: "fit", CropLimit: "limit", CropMFit: "mfit",
+	CropFill: "fill", CropLFill: "lfill", CropPad: "pad", CropLPad: "lpad",
+	CropCrop: "crop", CropThumb: "thumb",
+}
+
+func (c Crop) String() string { return cropNames[c] }
+
+// Gravity is a g_ value.
+type Gravity uint8
+
+const (
+	GravityNone Gravity = iota
+	GravityNorthWest
+	GravityNorth
+	GravityNorthEast
+	GravityWest
+	GravityCenter
+	GravityEast
+	GravitySouthWest
+	GravitySouth
+	GravitySouthEast
+	GravityXYCenter
+	GravityAuto
+)
+
+var gravityNames = []string{
+	GravityNorthWest: "north_west", GravityNorth: "north", GravityNorthEast: "north_east",
+	GravityWest: "west", GravityCenter: "center", GravityEast: "east",
+	GravitySouthWest: "south_west", GravitySouth: "south", GravitySouthEast: "south_east",
+	GravityXYCenter: "xy_center", GravityAuto: "auto",
+}
+
+func (g Gravity) String() string { return gravityNames[g] }
+
+// Compass returns the anchor of g as fractions of the free space (0, 0.5
+// or 1 on each axis); ok is false for gravities that are not compass points.
+func (g Gravity) Compass() (fx, fy float64, ok bool) {
+	switch g {
+	case GravityNorthWest:
+		return 0, 0, true
+	case GravityNorth:
+		return 0.5, 0, true
+	case GravityNorthEast:
+		return 1, 0, true
+	case GravityWest:
+		return 0, 0.5, true
+	case GravityNone, GravityCenter:
+		return 0.5, 0.5, true
+	case GravityEast:
+		return 1, 0.5, true
+	case GravitySouthWest:
+		return 0, 1, true
+	case GravitySouth:
+		return 0.5, 1, true
+	case GravitySouthEast:
+		return 1, 1, true
+	}
+	return 0, 0, false
+}
+
+// AutoQuality is the level of a q_auto.
+type AutoQuality uint8
+
+const (
+	QualityFixed AutoQuality = iota
+	QualityAuto              // q_auto, the same as q_auto:good
+	QualityBest
+	QualityGood
+	QualityEco
+	QualityLow
+)
+
+var autoQualityNames = []string{
+	QualityAuto: "auto", QualityBest: "auto:best", QualityGood: "auto:good",
+	QualityEco: "auto:eco", QualityLow: "auto:low",
+}
+
+// Quality is a q_ value: a fixed 1–100, or an automatic level.
+type Quality struct {
+	Q    uint8
+	Auto AutoQuality
+}
+
+// DPR is a device pixel ratio.
+type DPR struct {
+	V float64
+}
+
+// Angle is an a_ value: degrees clockwise plus mode flags.
+type Angle struct {
+	Deg   float64
+	Modes AngleMode
+}
+
+// AngleMode is a bit set of a_ modes.
+type AngleMode uint8
+
+const (
+	AngleHFlip AngleMode = 1 << iota
+	AngleVFlip
+	AngleIgnore // do not apply EXIF orientation
+)
+
+var angleModeNames = [...]struct {
+	m    AngleMode
+	name string
+}{{AngleHFlip, "hflip"}, {AngleVFlip, "vflip"}, {AngleIgnore, "ignore"}}
+
+// Color is an RGBA colour.
+type Color struct {
+	R, G, B, A uint8
+}
+
+// parseColor reads a colour name or rgb:RGB[A] / rgb:RRGGBB[AA].
+func parseColor(v string) (Color, bool) {
+	if len(v) > 4 && v[:4] == "rgb:" {
+		return parseHex(v[4:])
+	}
+	if len(v) > 1 && v[0] == '#' {
+		return parseHex(v[1:])
+	}
+	if c, ok := namedColor(v); ok {
+		return c, true
+	}
+	return Color{}, false
+}
+
+func parseHex(h string) (Color, bool) {
+	var n [8]uint8
+	switch len(h) {
+	case 3, 4:
+		for i := 0; i < len(h); i++ {
+			d, ok := hexDigit(h[i])
+			if !ok {
+				return Color{}, false
+			}
+			n[i] = d<<4 | d
+		}
+		if len(h) == 3 {
+			n[3] = 255
+		}
+	case 6, 8:
+		for i := 0; i < len(h); i += 2 {
+			hi, ok1 := hexDigit(h[i])
+			lo, ok2 := hexDigit(h[i+1])
+			if !ok1 || !ok2 {
+				return Color{}, false
+			}
+			n[i/2] = hi<<4 | lo
+		}
+		if len(h) == 6 {
+			n[3] = 255
+		}
+	default:
+		return Color{}, false
+	}
+	return Color{n[0], n[1], n[2], n[3]}, true
+}
+
+func hexDigit(c byte) (uint8, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func appendColor(b []byte, c Color) []byte {
+	const hx = "0123456789abcdef"
+	b = append(b, "rgb:"...)
+	for _, v := range [...]uint8{c.R, c.G, c.B} {
+		b = append(b, hx[v>>4], hx[v&15])
+	}
+	if c.A != 255 {
+		b = append(b, hx[c.A>>4], hx[c.A&15])
+	}
+	return b
+}
+
+// Effect is an e_ value: a kind and its strength.
+type Effect struct {
+	Kind  EffectKind
+	Level int
+}
+
+// EffectKind names an e_ effect.
+type EffectKind uint8
+
+const (
+	EffectNone EffectKind = iota
+	EffectBlur
+	EffectGrayscale
+	EffectSharpen
+)
+
+// effects describes each e_ effect's optional level: its range and default.
+// A kind with max == 0 takes no level.
+var effects = []struct {
+	name          string
+	min, max, def int
+}{
+	EffectBlur:      {"blur", 1, 2000, 100},
+	EffectGrayscale: {"grayscale", 0, 0, 0},
+	EffectSharpen:   {"sharpen", 1, 2000, 100},
+}
+
+// Flags is the set of fl_ flags.
+type Flags uint32
+
+const (
+	FlagProgressive Flags = 1 << iota
+)
+
+var flagNames = [...]struct {
+	f    Flags
+	name string
+}{{FlagProgressive, "progressive"}}
+
+// outputFormat validates an f_ value.
+func outputFormat(v string) (format.Format, bool) {
+	f := format.FromExt(v)
+	return f, f == format.Auto || f.Writable()
+}

@@ -1,0 +1,337 @@
+// Package urlapi parses Cloudinary delivery URLs into a typed Request:
+//
+//	/<cloud>/<resource_type>/<type>/[s--SIG--/][<tx>/…][v<version>/]<public_id>[.<ext>]
+//
+// plus the shortened (iu) and SEO-suffix (images, files, …) forms. It does
+// not allocate on success unless the public_id has escapes to decode.
+package urlapi
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/refract-cdn/refract/shared/clderr"
+	"github.com/refract-cdn/refract/shared/format"
+	"github.com/refract-cdn/refract/shared/sign"
+	"github.com/refract-cdn/refract/shared/transform"
+)
+
+// ResourceType is the kind of asset.
+type ResourceType uint8
+
+const (
+	Image ResourceType = iota + 1
+	Raw
+	Video
+)
+
+var resourceTypeNames = [...]string{Image: "image", Raw: "raw", Video: "video"}
+
+func (r ResourceType) String() string { return resourceTypeNames[r%4] }
+
+// ParseResourceType maps "image", "raw" or "video" to a ResourceType.
+func ParseResourceType(s string) (ResourceType, bool) {
+	for i, n := range resourceTypeNames {
+		if n != "" && n == s {
+			return ResourceType(i), true
+		}
+	}
+	return 0, false
+}
+
+// Type is the delivery type.
+type Type uint8
+
+const (
+	Upload Type = iota + 1
+	Private
+	Authenticated
+)
+
+var typeNames = [...]string{Upload: "upload", Private: "private", Authenticated: "authenticated"}
+
+func (t Type) String() string { return typeNames[t%4] }
+
+// ParseType maps a delivery type name to a Type.
+func ParseType(s string) (Type, bool) {
+	for i, n := range typeNames {
+		if n != "" && n == s {
+			return Type(i), true
+		}
+	}
+	return 0, false
+}
+
+// MaxPublicID is Cloudinary's limit on a public_id's length.
+const MaxPublicID = 255
+
+// Request is a parsed delivery URL. Its strings point into the parsed
+// path, so it is valid only as long as the path is.
+type Request struct {
+	Cloud        string
+	ResourceType ResourceType
+	Type         Type
+	Signature    string // the SIG of s--SIG--, or ""
+	Tx           string // the transformation segments as written, or ""
+	Version      string // the digits of v<version>, or ""
+	PublicID     string // decoded, without the extension for images
+	Ext          string // the extension, lower case, or ""
+	Suffix       string // an SEO suffix: not part of the asset's identity
+}
+
+// Format is the format the extension names, or format.Unknown.
+func (r *Request) Format() format.Format {
+	if r.Ext == "" {
+		return format.Unknown
+	}
+	return format.FromExt(r.Ext)
+}
+
+// AppendToSign appends the string the URL's signature covers to b: the
+// transformation as written, then the public_id and extension, decoded.
+func (r *Request) AppendToSign(b []byte) []byte {
+	n := len(b)
+	if r.Tx != "" {
+		b = append(b, r.Tx...)
+		b = append(b, '/')
+	}
+	b = append(b, r.PublicID...)
+	if r.Ext != "" {
+		b = append(b, '.')
+		b = append(b, r.Ext...)
+	}
+	for _, c := range b[n:] {
+		if c == '%' {
+			return append(b[:n], sign.DecodeFully(string(b[n:]))...)
+		}
+	}
+	return b
+}
+
+// Parse reads a delivery path (as sent, percent-encoded, without the query)
+// into r. Errors are *clderr.Error with Cloudinary's statuses.
+func Parse(path string, r *Request) error {
+	*r = Request{}
+	if len(path) < 2 || path[0] != '/' {
+		return errNotFound
+	}
+	rest := path[1:]
+	var seg string
+	seg, rest = next(rest)
+	if !validCloud(seg) {
+		return errNotFound
+	}
+	r.Cloud = seg
+	return parseAfterCloud(rest, r)
+}
+
+// ParseHost reads a path that omits the cloud, as on a private CDN or
+// CNAME host mapped to cloud by configuration.
+func ParseHost(cloud, path string, r *Request) error {
+	*r = Request{}
+	if len(path) < 2 || path[0] != '/' {
+		return errNotFound
+	}
+	r.Cloud = cloud
+	return parseAfterCloud(path[1:], r)
+}
+
+var (
+	errNotFound = clderr.NotFound("Resource not found")
+	errVideo    = clderr.New(501, "Video delivery is not supported")
+	// errBadSignature answers a malformed s--SIG-- segment.
+	errBadSignature = clderr.Unauthorized("Invalid signature")
+)
+
+func parseAfterCloud(rest string, r *Request) error {
+	var seg string
+	seg, rest = next(rest)
+	seo := false
+	switch seg {
+	case "image":
+		r.ResourceType = Image
+	case "raw":
+		r.ResourceType = Raw
+	case "video":
+		return errVideo
+	case "iu":
+		r.ResourceType, r.Type = Image, Upload
+	case "images":
+		r.ResourceType, r.Type, seo = Image, Upload, true
+	case "private_images":
+		r.ResourceType, r.Type, seo = Image, Private, true
+	case "authenticated_images":
+		r.ResourceType, r.Type, seo = Image, Authenticated, true
+	case "files":
+		r.ResourceType, r.Type, seo = Raw, Upload, true
+	case "videos":
+		return errVideo
+	case "":
+		return errNotFound
+	default:
+		return clderr.BadRequest("Invalid resource type - %s", seg)
+	}
+	if r.Type == 0 {
+		seg, rest = next(rest)
+		t, ok := ParseType(seg)
+		if !ok {
+			return clderr.BadRequest("Invalid delivery type - %s", seg)
+		}
+		r.Type = t
+	}
+	if len(rest) > 4 && rest[:3] == "s--" {
+		seg, tail := next(rest)
+		if len(seg) < 5 || seg[len(seg)-2:] != "--" {
+			return errBadSignature
+		}
+		r.Signature = seg[3 : len(seg)-2]
+		if n := len(r.Signature); n != sign.ShortLen && n != sign.LongLen {
+			return errBadSignature
+		}
+		rest = tail
+	}
+	if rest == "" {
+		return errNotFound
+	}
+	var id string
+	r.Tx, r.Version, id = split(rest)
+	if seo {
+		i := strings.LastIndexByte(id, '/')
+		if i <= 0 || i == len(id)-1 {
+			return clderr.BadRequest("Invalid SEO URL: the suffix needs a public_id before it")
+		}
+		r.Suffix = id[i+1:]
+		id = id[:i]
+		if r.ResourceType == Image {
+			if dot := strings.LastIndexByte(r.Suffix, '.'); dot >= 0 {
+				r.Ext = r.Suffix[dot+1:]
+				r.Suffix = r.Suffix[:dot]
+			}
+		}
+	} else if r.ResourceType == Image {
+		if dot := strings.LastIndexByte(id, '.'); dot > 0 && dot > strings.LastIndexByte(id, '/') {
+			if f := format.FromExt(id[dot+1:]); f != format.Unknown && f != format.Auto {
+				r.Ext, id = id[dot+1:], id[:dot]
+			}
+		}
+	}
+	pid, err := decodeID(id)
+	if err != nil {
+		return err
+	}
+	r.PublicID = pid
+	if r.Ext != "" && format.FromExt(r.Ext) == format.Unknown {
+		return clderr.BadRequest("Invalid extension - %s", r.Ext)
+	}
+	return nil
+}
+
+// split cuts rest (what follows the delivery type and signature) into
+// the transformation, the version digits and the public_id.
+//
+// With a v<digits> segment that is not last, everything before it is the
+// transformation. Without one, leading segments shaped like
+// transformation components are, as long as one segment is left over.
+func split(rest string) (tx, version, id string) {
+	for i := 0; ; {
+		seg, tail := next(rest[i:])
+		if tail == "" {
+			break
+		}
+		if isVersion(seg) {
+			return rest[:max(i-1, 0)], seg[1:], tail
+		}
+		i += len(seg) + 1
+	}
+	end := 0
+	for {
+		seg, tail := next(rest[end:])
+		if tail == "" || !transform.LooksLikeComponent(seg) {
+			break
+		}
+		end += len(seg) + 1
+	}
+	if end == 0 {
+		return "", "", rest
+	}
+	return rest[:end-1], "", rest[end:]
+}
+
+func isVersion(seg string) bool {
+	if len(seg) < 2 || len(seg) > 21 || seg[0] != 'v' {
+		return false
+	}
+	for i := 1; i < len(seg); i++ {
+		if seg[i] < '0' || seg[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func next(s string) (seg, rest string) {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return s, ""
+}
+
+func validCloud(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeID undoes the SDKs' escaping of a public_id (percent escapes, and
+// "+" for a space) and refuses ids no store should see.
+func decodeID(id string) (string, error) {
+	if strings.ContainsAny(id, "%+") {
+		d, err := url.QueryUnescape(id)
+		if err != nil {
+			return "", clderr.BadRequest("Invalid public_id encoding")
+		}
+		id = d
+	}
+	if err := ValidatePublicID(id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// ValidatePublicID refuses public_ids that are empty, too long, or could
+// escape a storage namespace: empty, "." or ".." folders, a leading or
+// trailing "/", control characters, and Cloudinary's forbidden characters.
+func ValidatePublicID(id string) error {
+	if id == "" {
+		return errNotFound
+	}
+	if len(id) > MaxPublicID {
+		return clderr.BadRequest("public_id is too long")
+	}
+	if id[0] == '/' || id[len(id)-1] == '/' {
+		return clderr.BadRequest("Invalid public_id - %s", id)
+	}
+	for rest := id; rest != ""; {
+		var seg string
+		seg, rest = next(rest)
+		if seg == "" || seg == "." || seg == ".." {
+			return clderr.BadRequest("Invalid public_id - %s", id)
+		}
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c < 0x20 || c == 0x7f:
+			return clderr.BadRequest("Invalid public_id - control characters are not allowed")
+		case c == '?' || c == '#' || c == '\\' || c == '<' || c == '>' || c == '%' || c == '&':
+			return clderr.BadRequest("Invalid public_id - %s", id)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package urlapi
+
+import (
+	"testing"
+
+	"github.com/refract-cdn/refract/shared/clderr"
+	"github.com/refract-cdn/refract/shared/format"
+	"github.com/refract-cdn/refract/shared/sign"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		path string
+		want Request
+	}{
+		{"/demo/image/upload/sample.jpg", Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "sample", Ext: "jpg"}},
+		{"/demo/image/upload/w_300,c_scale/v1700000000/sample.jpg",
+			Request{Cloud: "demo", ResourceType: Image, Type: Upload, Tx: "w_300,c_scale", Version: "1700000000", PublicID: "sample", Ext: "jpg"}},
+		{"/demo/image/upload/w_300/e_blur/sample",
+			Request{Cloud: "demo", ResourceType: Image, Type: Upload, Tx: "w_300/e_blur", PublicID: "sample"}},
+		{"/demo/image/upload/v1/folder/sub/x.png",
+			Request{Cloud: "demo", ResourceType: Image, Type: Upload, Version: "1", PublicID: "folder/sub/x", Ext: "png"}},
+		{"/demo/image/upload/folder/w_300/x.png", // a folder that is not first cannot be a transformation
+			Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "folder/w_300/x", Ext: "png"}},
+		{"/demo/image/upload/my_folder/x.png", // "my" is not a parameter
+			Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "my_folder/x", Ext: "png"}},
+		{"/demo/image/private/s--abcdefgh--/w_10/v2/a.webp",
+			Request{Cloud: "demo", ResourceType: Image, Type: Private, Signature: "abcdefgh", Tx: "w_10", Version: "2", PublicID: "a", Ext: "webp"}},
+		{"/demo/image/authenticated/s--2hbrSMPOjj5BJ4xV7SgFbRDevFaQNUFf--/sample.jpg",
+			Request{Cloud: "demo", ResourceType: Image, Type: Authenticated, Signature: "2hbrSMPOjj5BJ4xV7SgFbRDevFaQNUFf", PublicID: "sample", Ext: "jpg"}},
+		{"/demo/raw/upload/v3/docs/report.pdf",
+			Request{Cloud: "demo", ResourceType: Raw, Type: Upload, Version: "3", PublicID: "docs/report.pdf"}},
+		{"/demo/iu/w_5/x.gif", Request{Cloud: "demo", ResourceType: Image, Type: Upload, Tx: "w_5", PublicID: "x", Ext: "gif"}},
+		{"/demo/images/w_5/v1/dog/cute-puppy.jpg",
+			Request{Cloud: "demo", ResourceType: Image, Type: Upload, Tx: "w_5", Version: "1", PublicID: "dog", Ext: "jpg", Suffix: "cute-puppy"}},
+		{"/demo/files/v1/doc/annual-report",
+			Request{Cloud: "demo", ResourceType: Raw, Type: Upload, Version: "1", PublicID: "doc", Suffix: "annual-report"}},
+		{"/demo/image/upload/my+file%20x.jpg", Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "my file x", Ext: "jpg"}},
+		{"/demo/image/upload/photo.v2.JPG", // unknown (upper-case) extension stays in the id
+			Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "photo.v2.JPG"}},
+		{"/demo/image/upload/v17", Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "v17"}},
+		{"/demo/image/upload/f_auto/sample", Request{Cloud: "demo", ResourceType: Image, Type: Upload, Tx: "f_auto", PublicID: "sample"}},
+	}
+	for _, c := range cases {
+		var r Request
+		if err := Parse(c.path, &r); err != nil {
+			t.Errorf("Parse(%q): %v", c.path, err)
+			continue
+		}
+		if r != c.want {
+			t.Errorf("Parse(%q) =\n %+v, want\n %+v", c.path, r, c.want)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := map[string]int{
+		"":                                  404,
+		"/":                                 404,
+		"/demo":                             404,
+		"/demo/image/upload/":               404,
+		"/demo/video/upload/dog.mp4":        501,
+		"/demo/videos/v1/dog/cute.mp4":      501,
+		"/demo/pictures/upload/x.jpg":       400,
+		"/demo/image/list/x.jpg":            400,
+		"/de mo/image/upload/x.jpg":         404,
+		"/demo/image/upload/a/../b.jpg":     400,
+		"/demo/image/upload/a//b.jpg":       400,
+		"/demo/image/upload/%2e%2e/etc.jpg": 400,
+		"/demo/image/upload/a%00b.jpg":      400,
+		"/demo/image/upload/a%zz.jpg":       400,
+		"/demo/images/v1/only.jpg":          400,
+		"/demo/image/upload/s--x--/a.jpg":   401,
+	}
+	for path, status := range cases {
+		var r Request
+		err := Parse(path, &r)
+		if err == nil {
+			t.Errorf("Parse(%q) succeeded: %+v", path, r)
+			continue
+		}
+		if got := clderr.Status(err); got != status {
+			t.Errorf("Parse(%q) status %d (%v), want %d", path, got, err, status)
+		}
+	}
+}
+
+func TestParseHost(t *testing.T) {
+	var r Request
+	if err := ParseHost("demo", "/image/upload/w_1/a.jpg", &r); err != nil || r.Cloud != "demo" || r.PublicID != "a" || r.Tx != "w_1" {
+		t.Errorf("ParseHost: %+v %v", r, err)
+	}
+}
+
+func TestToSignAndVerify(t *testing.T) {
+	// The SDK signs <tx>/<public_id.ext>, without version or suffix.
+	path := "/demo/image/upload/s--QGYkTi9b--/w_300,c_scale/v1700000000/sample.jpg"
+	var r Request
+	if err := Parse(path, &r); err != nil {
+		t.Fatal(err)
+	}
+	b := r.AppendToSign(nil)
+	if string(b) != "w_300,c_scale/sample.jpg" {
+		t.Fatalf("AppendToSign = %q", b)
+	}
+	if !sign.VerifyDelivery(b, r.Signature, "b") {
+		t.Error("the reference vector does not verify through the parser")
+	}
+	if err := Parse("/demo/image/upload/l_text:Arial_20:a%2520b/x.jpg", &r); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(r.AppendToSign(nil)); got != "l_text:Arial_20:a b/x.jpg" {
+		t.Errorf("escapes are not decoded before signing: %q", got)
+	}
+}
+
+func TestFormat(t *testing.T) {
+	var r Request
+	_ = Parse("/demo/image/upload/x.jpeg", &r)
+	if r.Format() != format.JPEG {
+		t.Errorf("Format = %v", r.Format())
+	}
+}
+
+func TestParseDoesNotAllocate(t *testing.T) {
+	var r Request
+	path := "/demo/image/upload/w_300,c_scale/v1700000000/folder/sample.jpg"
+	if n := testing.AllocsPerRun(200, func() { _ = Parse(path, &r) }); n != 0 {
+		t.Errorf("Parse allocates %v times", n)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"/demo/image/upload/w_300,c_scale/v1700000000/sample.jpg",
+		"/demo/image/private/s--abcdefgh--/w_10/v2/a.webp",
+		"/demo/images/w_5/v1/dog/cute-puppy.jpg",
+		"/demo/raw/upload/v3/docs/report.pdf",
+		"/demo/iu/my+file%20x.jpg",
+		"/demo/image/upload/v1/v2/v3",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		var r Request
+		if err := Parse(path, &r); err != nil {
+			if s := clderr.Status(err); s < 400 || s > 501 {
+				t.Fatalf("Parse(%q): status %d", path, s)
+			}
+			return
+		}
+		if r.Cloud == "" || r.PublicID == "" || r.ResourceType == 0 || r.Type == 0 {
+			t.Fatalf("Parse(%q) succeeded with an incomplete request %+v", path, r)
+		}
+		if ValidatePublicID(r.PublicID) != nil {
+			t.Fatalf("Parse(%q) returned an invalid public_id %q", path, r.PublicID)
+		}
+		_ = r.AppendToSign(nil)
+	})
+}
