@@ -1,0 +1,438 @@
+// Package render is Refract's small API over libvips: probe an upload,
+// and render a transformation chain into an encoded derivative. It is the
+// only package that touches the generated bindings in origin/vips.
+//
+// Every render loads with shrink-on-load: a JPEG is decoded at 1/2, 1/4
+// or 1/8 scale and a WebP at its target scale when the first component
+// downsizes, and only the rest is resampled.
+package render
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/refract-cdn/refract/origin/vips"
+	"github.com/refract-cdn/refract/shared/clderr"
+	"github.com/refract-cdn/refract/shared/format"
+	"github.com/refract-cdn/refract/shared/transform"
+)
+
+var startOnce sync.Once
+
+// Startup configures libvips for a server: one libvips thread per
+// operation (Refract runs renders in parallel instead), the operation
+// cache off (derivatives are cached as files), and SIMD on. It must run
+// before any render; later calls do nothing.
+func Startup() {
+	startOnce.Do(func() {
+		vips.Startup(&vips.Config{ConcurrencyLevel: 1, VectorEnabled: true})
+	})
+}
+
+// Info describes a decoded image.
+type Info struct {
+	Format        format.Format
+	Width, Height int // as displayed, after EXIF orientation
+	Alpha         bool
+	Pages         int
+}
+
+// errInvalid is the answer to bytes that are not a whole, readable image.
+var errInvalid = clderr.BadRequest("Invalid image file")
+
+// Probe checks that src is a complete image within maxPixels and
+// describes it. The pixel limit is checked on the header, before any
+// decoding, so a decompression bomb costs nothing. Then the whole file is
+// decoded (JPEG at 1/8 scale) so that a truncated upload is refused.
+func Probe(src []byte, maxPixels int) (Info, error) {
+	Startup()
+	f := Sniff(src)
+	if f == format.Unknown || f == format.PDF || f == format.SVG {
+		// Vector formats come with the full URL API; until then they are refused.
+		return Info{}, errInvalid
+	}
+	img, err := load(src, f, 1, vips.FailOnTruncated)
+	if err != nil {
+		return Info{}, errInvalid
+	}
+	defer img.Close()
+	info := describe(img, f)
+	if int64(info.Width)*int64(info.Height) > int64(maxPixels) {
+		return info, clderr.BadRequest("Image is too large: %dx%d is over the limit of %d pixels", info.Width, info.Height, maxPixels)
+	}
+	full := img
+	if f == format.JPEG {
+		if full, err = load(src, f, 8, vips.FailOnTruncated); err != nil {
+			return info, errInvalid
+		}
+		defer full.Close()
+	}
+	if _, err := full.Avg(); err != nil {
+		return info, errInvalid
+	}
+	runtime.KeepAlive(src)
+	return info, nil
+}
+
+func describe(img *vips.Image, f format.Format) Info {
+	w, h := img.Width(), img.Height()
+	if img.Pages() > 1 {
+		h = img.PageHeight()
+	}
+	if o := img.Orientation(); o >= 5 && o <= 8 {
+		w, h = h, w
+	}
+	return Info{Format: f, Width: w, Height: h, Alpha: img.HasAlpha(), Pages: max(1, img.Pages())}
+}
+
+// load opens src with the typed loader for f. shrink is a JPEG shrink
+// factor (1, 2, 4 or 8) or, for WebP, the inverse of a load scale.
+func load(src []byte, f format.Format, shrink float64, failOn vips.FailOn) (*vips.Image, error) {
+	switch f {
+	case format.JPEG:
+		return vips.NewJpegloadBuffer(src, &vips.JpegloadBufferOptions{Shrink: int(shrink), FailOn: failOn})
+	case format.PNG:
+		return vips.NewPngloadBuffer(src, &vips.PngloadBufferOptions{FailOn: failOn})
+	case format.GIF:
+		return vips.NewGifloadBuffer(src, &vips.GifloadBufferOptions{FailOn: failOn})
+	case format.WebP:
+		return vips.NewWebploadBuffer(src, &vips.WebploadBufferOptions{Scale: 1 / shrink, FailOn: failOn})
+	case format.AVIF, format.HEIC:
+		return vips.NewHeifloadBuffer(src, &vips.HeifloadBufferOptions{FailOn: failOn})
+	case format.TIFF:
+		return vips.NewTiffloadBuffer(src, &vips.TiffloadBufferOptions{FailOn: failOn})
+	}
+	return vips.NewImageFromBuffer(src, &vips.LoadOptions{FailOnError: failOn != vips.FailOnNone})
+}
+
+// Request is one render: a chain, and the output format (concrete, or
+// Auto to negotiate with Accepts).
+type Request struct {
+	Chain     *transform.Chain
+	Format    format.Format
+	Accepts   format.Accepts
+	MaxPixels int // the largest output, and intermediate, in pixels
+}
+
+// Result is an encoded derivative.
+type Result struct {
+	Body          []byte
+	Format        format.Format
+	Width, Height int
+}
+
+// Render applies req.Chain to src and encodes the result.
+func Render(src []byte, req Request) (Result, error) {
+	Startup()
+	defer runtime.KeepAlive(src)
+	f := Sniff(src)
+	if f == format.Unknown {
+		return Result{}, errInvalid
+	}
+	chain := req.Chain
+	if chain == nil {
+		chain = &transform.Chain{}
+	}
+	img, err := loadForChain(src, f, chain, req.MaxPixels)
+	if err != nil {
+		return Result{}, err
+	}
+	defer img.Close()
+	info := describe(img, f)
+	out := ResolveFormat(req.Format, req.Accepts, f, info.Alpha, info.Pages > 1)
+	bg := white
+	for i := range chain.Components {
+		c := &chain.Components[i]
+		if err := apply(img, c, req.MaxPixels); err != nil {
+			return Result{}, err
+		}
+		if c.Has(transform.ParamBackground) {
+			bg = c.Background
+		}
+	}
+	body, err := encode(img, out, chain, bg)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Body: body, Format: out, Width: img.Width(), Height: img.Height()}, nil
+}
+
+var white = transform.Color{R: 255, G: 255, B: 255, A: 255}
+
+// loadForChain loads src with as much shrink-on-load as the first
+// component allows, applies EXIF orientation (unless a_ignore) and brings
+// the pixels to 8-bit sRGB or grey.
+func loadForChain(src []byte, f format.Format, chain *transform.Chain, maxPixels int) (*vips.Image, error) {
+	shrink := 1.0
+	if (f == format.JPEG || f == format.WebP) && !chain.Empty() {
+		head, err := load(src, f, 1, vips.FailOnNone)
+		if err != nil {
+			return nil, errInvalid
+		}
+		info := describe(head, f)
+		head.Close()
+		g, err := plan(info.Width, info.Height, &chain.Components[0], maxPixels)
+		if err != nil {
+			return nil, err
+		}
+		if g.Scales(info.Width, info.Height) {
+			// The factor that still leaves at least the target size on both axes.
+			s := math.Min(float64(info.Width)/float64(g.ResizeW), float64(info.Height)/float64(g.ResizeH))
+			shrink = shrinkFactor(f, s)
+		}
+	}
+	img, err := load(src, f, shrink, vips.FailOnNone)
+	if err != nil {
+		return nil, errInvalid
+	}
+	if !ignoresOrientation(chain) {
+		if err := img.Autorot(nil); err != nil {
+			img.Close()
+			return nil, vipsErr("autorotate", err)
+		}
+	}
+	if err := toSRGB(img); err != nil {
+		img.Close()
+		return nil, err
+	}
+	return img, nil
+}
+
+// shrinkFactor is the load-time reduction for a wanted reduction s: a
+// power of two up to 8 for JPEG (libjpeg's DCT scaling), s itself for
+// WebP (libwebp scales while decoding).
+func shrinkFactor(f format.Format, s float64) float64 {
+	if s < 2 {
+		return 1
+	}
+	if f == format.WebP {
+		return s
+	}
+	switch {
+	case s >= 8:
+		return 8
+	case s >= 4:
+		return 4
+	}
+	return 2
+}
+
+func ignoresOrientation(chain *transform.Chain) bool {
+	for i := range chain.Components {
+		if chain.Components[i].Angle.Modes&transform.AngleIgnore != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// toSRGB converts embedded colour profiles, CMYK and 16-bit images to
+// 8-bit sRGB (or grey), so every later step and encoder sees one space.
+func toSRGB(img *vips.Image) error {
+	if img.HasICCProfile() {
+		if err := img.IccTransform("srgb", &vips.IccTransformOptions{Embedded: true, Intent: vips.IntentPerceptual}); err != nil {
+			return vipsErr("icc", err)
+		}
+	}
+	switch img.Interpretation() {
+	case vips.InterpretationSrgb, vips.InterpretationBW:
+		if img.BandFormat() == vips.BandFormatUchar {
+			return nil
+		}
+		if err := img.Cast(vips.BandFormatUchar, nil); err != nil {
+			return vipsErr("cast", err)
+		}
+		return nil
+	case vips.InterpretationGrey16:
+		return vipsErr("colourspace", img.Colourspace(vips.InterpretationBW, nil))
+	}
+	return vipsErr("colourspace", img.Colourspace(vips.InterpretationSrgb, nil))
+}
+
+// apply runs one component: geometry, then rotation, then effects.
+func apply(img *vips.Image, c *transform.Component, maxPixels int) error {
+	g, err := plan(img.Width(), img.Height(), c, maxPixels)
+	if err != nil {
+		return err
+	}
+	if err := resize(img, g.ResizeW, g.ResizeH); err != nil {
+		return err
+	}
+	if g.Crop {
+		if g.Smart {
+			err = img.Smartcrop(g.CropW, g.CropH, &vips.SmartcropOptions{Interesting: vips.InterestingAttention})
+		} else {
+			err = img.ExtractArea(g.CropX, g.CropY, g.CropW, g.CropH)
+		}
+		if err != nil {
+			return vipsErr("crop", err)
+		}
+	}
+	if g.Pad {
+		bg := white
+		if c.Has(transform.ParamBackground) {
+			bg = c.Background
+		}
+		ink, err := inkFor(img, bg)
+		if err != nil {
+			return err
+		}
+		if err := img.Embed(g.PadX, g.PadY, g.PadW, g.PadH, &vips.EmbedOptions{Extend: vips.ExtendBackground, Background: ink}); err != nil {
+			return vipsErr("pad", err)
+		}
+	}
+	if err := rotate(img, c); err != nil {
+		return err
+	}
+	if c.Has(transform.ParamEffect) {
+		if err := effect(img, c.Effect); err != nil {
+			return err
+		}
+	}
+	if c.Has(transform.ParamBackground) && img.HasAlpha() && c.Background.A == 255 {
+		// b_ fills transparent areas.
+		if err := img.Flatten(&vips.FlattenOptions{Background: rgb(c.Background)}); err != nil {
+			return vipsErr("flatten", err)
+		}
+	}
+	return nil
+}
+
+// resize resamples img to exactly w×h with Lanczos3, premultiplying alpha
+// so transparent pixels do not bleed colour into their neighbours.
+func resize(img *vips.Image, w, h int) error {
+	if img.Width() == w && img.Height() == h {
+		return nil
+	}
+	alpha := img.HasAlpha()
+	if alpha {
+		if err := img.Premultiply(nil); err != nil {
+			return vipsErr("premultiply", err)
+		}
+	}
+	hs, vs := float64(w)/float64(img.Width()), float64(h)/float64(img.Height())
+	if err := img.Resize(hs, &vips.ResizeOptions{Vscale: vs, Kernel: vips.KernelLanczos3}); err != nil {
+		return vipsErr("resize", err)
+	}
+	if alpha {
+		if err := img.Unpremultiply(nil); err != nil {
+			return vipsErr("unpremultiply", err)
+		}
+		if err := img.Cast(vips.BandFormatUchar, nil); err != nil {
+			return vipsErr("cast", err)
+		}
+	}
+	// libvips rounds the output size itself; make it exact.
+	if img.Width() != w || img.Height() != h {
+		if img.Width() >= w && img.Height() >= h {
+			return vipsErr("resize", img.ExtractArea(0, 0, w, h))
+		}
+		return vipsErr("resize", img.Embed(0, 0, w, h, &vips.EmbedOptions{Extend: vips.ExtendCopy}))
+	}
+	return nil
+}
+
+func rotate(img *vips.Image, c *transform.Component) error {
+	if !c.Has(transform.ParamAngle) {
+		return nil
+	}
+	a := c.Angle
+	if a.Modes&transform.AngleHFlip != 0 {
+		if err := img.Flip(vips.DirectionHorizontal); err != nil {
+			return vipsErr("flip", err)
+		}
+	}
+	if a.Modes&transform.AngleVFlip != 0 {
+		if err := img.Flip(vips.DirectionVertical); err != nil {
+			return vipsErr("flip", err)
+		}
+	}
+	deg := math.Mod(a.Deg, 360)
+	if deg < 0 {
+		deg += 360
+	}
+	switch deg {
+	case 0:
+		return nil
+	case 90:
+		return vipsErr("rotate", img.Rot(vips.AngleD90))
+	case 180:
+		return vipsErr("rotate", img.Rot(vips.AngleD180))
+	case 270:
+		return vipsErr("rotate", img.Rot(vips.AngleD270))
+	}
+	// Any other angle grows the canvas; the corners are transparent, and
+	// formats without alpha get the background when encoded.
+	if !img.HasAlpha() {
+		if err := addAlpha(img); err != nil {
+			return err
+		}
+	}
+	bg := make([]float64, img.Bands())
+	return vipsErr("rotate", img.Rotate(deg, &vips.RotateOptions{Background: bg}))
+}
+
+func effect(img *vips.Image, e transform.Effect) error {
+	switch e.Kind {
+	case transform.EffectBlur:
+		// Strength 1–2000 maps linearly onto a Gaussian sigma of 0.05–100.
+		return vipsErr("blur", img.Gaussblur(float64(e.Level)/20, nil))
+	case transform.EffectSharpen:
+		// Strength 1–2000 maps onto the sharpening mask's sigma, 0.5–10.5.
+		return vipsErr("sharpen", img.Sharpen(&vips.SharpenOptions{Sigma: 0.5 + float64(e.Level)/200}))
+	case transform.EffectGrayscale:
+		return vipsErr("grayscale", img.Colourspace(vips.InterpretationBW, nil))
+	}
+	return fmt.Errorf("render: effect %d has no implementation", e.Kind)
+}
+
+// inkFor returns the colour c as pixel values for img's bands, first
+// converting img so it can hold c: grey to sRGB for a colour, and adding
+// alpha for a translucent colour.
+func inkFor(img *vips.Image, c transform.Color) ([]float64, error) {
+	grey := c.R == c.G && c.G == c.B
+	if !grey && img.Bands() < 3 {
+		if err := img.Colourspace(vips.InterpretationSrgb, nil); err != nil {
+			return nil, vipsErr("colourspace", err)
+		}
+	}
+	if c.A != 255 && !img.HasAlpha() {
+		if err := addAlpha(img); err != nil {
+			return nil, err
+		}
+	}
+	var ink []float64
+	if img.Bands() < 3 {
+		ink = []float64{float64(c.R)}
+	} else {
+		ink = rgb(c)
+	}
+	if img.HasAlpha() {
+		ink = append(ink, float64(c.A))
+	}
+	return ink, nil
+}
+
+func addAlpha(img *vips.Image) error {
+	return vipsErr("alpha", img.BandjoinConst([]float64{255}))
+}
+
+func rgb(c transform.Color) []float64 {
+	return []float64{float64(c.R), float64(c.G), float64(c.B)}
+}
+
+// vipsErr wraps a libvips failure as an internal error, trimming the
+// global error buffer's noise. A nil err stays nil.
+func vipsErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("render: %s: %s", op, strings.TrimSpace(err.Error()))
+}
+
+// IsInvalidImage reports whether err means the source is not a usable image.
+func IsInvalidImage(err error) bool { return errors.Is(err, errInvalid) }
