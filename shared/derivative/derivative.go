@@ -17,6 +17,14 @@ import (
 	"github.com/refract-cdn/refract/shared/urlapi"
 )
 
+// The origin's derive endpoint, which edges call on a miss, and the
+// headers of its answers beyond the standard ones.
+const (
+	Endpoint      = "/_refract/derive"
+	HeaderVersion = "X-Refract-Asset-Version" // the asset version the bytes belong to
+	HeaderSource  = "X-Refract-Source"        // "hit" (stored), "render" or "original"
+)
+
 // Spec describes one derivative request in canonical form.
 type Spec struct {
 	Cloud        string

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/refract-cdn/refract/edge/ban"
+	"github.com/refract-cdn/refract/edge/cache"
+	"github.com/refract-cdn/refract/edge/delivery"
+	"github.com/refract-cdn/refract/edge/forward"
+	"github.com/refract-cdn/refract/origin/asset"
+	"github.com/refract-cdn/refract/origin/derive"
+	"github.com/refract-cdn/refract/origin/limit"
+	"github.com/refract-cdn/refract/origin/render"
+	"github.com/refract-cdn/refract/origin/store"
+	"github.com/refract-cdn/refract/origin/store/localfs"
+	"github.com/refract-cdn/refract/origin/upload"
+	"github.com/refract-cdn/refract/shared/bus"
+	"github.com/refract-cdn/refract/shared/cloud"
+	"github.com/refract-cdn/refract/shared/derivative"
+	"github.com/refract-cdn/refract/shared/ops"
+)
+
+// devConfig is refract dev's configuration: every default is usable as is.
+type devConfig struct {
+	Data             string
+	EdgeAddr         string
+	APIAddr          string
+	OpsAddr          string
+	PublicURL        string // base of delivery URLs in API responses; default http://<edge-addr>
+	CacheBytes       int64
+	MaxAge           time.Duration
+	MaxUploadBytes   int64
+	MaxUploadPixels  int
+	MaxOutputPixels  int
+	RenderSlots      int
+	RenderQueue      int
+	OriginTimeout    time.Duration
+	Demo             bool
+	CloudinaryURL    string
+	Log              *slog.Logger
+	ShutdownDeadline time.Duration
+}
+
+func defaultDevConfig() devConfig {
+	return devConfig{
+		Data:             "./var",
+		EdgeAddr:         "127.0.0.1:8080",
+		APIAddr:          "127.0.0.1:8081",
+		OpsAddr:          "127.0.0.1:9090",
+		CacheBytes:       256 << 20,
+		MaxAge:           time.Hour,
+		MaxUploadBytes:   20 << 20,
+		MaxUploadPixels:  50_000_000,
+		MaxOutputPixels:  25_000_000,
+		RenderSlots:      runtime.NumCPU(),
+		RenderQueue:      64,
+		OriginTimeout:    60 * time.Second,
+		ShutdownDeadline: 10 * time.Second,
+	}
+}
+
+func runDev(args []string) error {
+	cfg := defaultDevConfig()
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "data directory: credentials, originals, derivatives")
+	fs.StringVar(&cfg.EdgeAddr, "edge-addr", cfg.EdgeAddr, "delivery listener")
+	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "Upload and Admin API listener")
+	fs.StringVar(&cfg.OpsAddr, "ops-addr", cfg.OpsAddr, "metrics and health listener")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of delivery URLs in API responses (default http://<edge-addr>)")
+	fs.Int64Var(&cfg.CacheBytes, "cache-bytes", cfg.CacheBytes, "size of the edge's RAM cache in bytes")
+	fs.DurationVar(&cfg.MaxAge, "max-age", cfg.MaxAge, "cache lifetime of unversioned URLs")
+	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", cfg.MaxUploadBytes, "largest upload accepted")
+	fs.IntVar(&cfg.MaxUploadPixels, "max-upload-pixels", cfg.MaxUploadPixels, "largest image accepted, in pixels")
+	fs.IntVar(&cfg.MaxOutputPixels, "max-output-pixels", cfg.MaxOutputPixels, "largest derivative, in pixels")
+	fs.IntVar(&cfg.RenderSlots, "render-concurrency", cfg.RenderSlots, "renders run at once")
+	fs.IntVar(&cfg.RenderQueue, "render-queue", cfg.RenderQueue, "renders waiting before new ones get 429")
+	fs.BoolVar(&cfg.Demo, "demo", false, "upload the bundled sample image and print example URLs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.CloudinaryURL = os.Getenv("CLOUDINARY_URL")
+	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := startDev(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	n.printBanner(os.Stdout)
+	if cfg.Demo {
+		if err := n.demo(os.Stdout); err != nil {
+			cfg.Log.Error("demo upload failed", "err", err)
+		}
+	}
+	<-ctx.Done()
+	cfg.Log.Info("shutting down")
+	return n.shutdown()
+}
+
+// credentials are what refract dev keeps in its data directory.
+type credentials struct {
+	cloud.Cloud
+	PeerSecret string `json:"peer_secret"`
+}
+
+// loadCredentials takes the cloud from CLOUDINARY_URL when set, and
+// otherwise from the data directory, generating demo credentials on the
+// first run. The peer secret is always kept in the data directory.
+func loadCredentials(dir, cloudinaryURL string) (credentials, bool, error) {
+	path := filepath.Join(dir, "credentials.json")
+	var cr credentials
+	generated := false
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &cr); err != nil {
+			return cr, false, fmt.Errorf("%s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return cr, false, err
+	}
+	if cloudinaryURL != "" {
+		c, err := cloud.ParseURL(cloudinaryURL)
+		if err != nil {
+			return cr, false, err
+		}
+		cr.Cloud = c
+	}
+	if cr.Name == "" {
+		cr.Cloud = cloud.Cloud{Name: "demo", APIKey: randomDigits(15), APISecret: randomToken(27)}
+		generated = true
+	}
+	if cr.PeerSecret == "" {
+		cr.PeerSecret = randomToken(32)
+	}
+	b, _ := json.MarshalIndent(cr, "", "  ")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return cr, false, err
+	}
+	return cr, generated, nil
+}
+
+func randomToken(n int) string {
+	b := make([]byte, (n+1)/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+func randomDigits(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	if b[0] == '0' {
+		b[0] = '1'
+	}
+	return string(b)
+}
+
+// devNode is a running refract dev: origin, edge and ops in one process.
+type devNode struct {
+	cfg        devConfig
+	creds      credentials
+	generated  bool
+	edgeAddr   string
+	apiAddr    string
+	opsAddr    string
+	publicURL  string
+	ops        *ops.Ops
+	cache      *cache.Cache
+	edge       *fasthttp.Server
+	api, opsrv *http.Server
+	done       chan error
+}
+
+// startDev opens the data directory, binds the three listeners and starts
+// serving. Addresses may use port 0; the node reports the real ones.
+func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Data, "tmp"), 0o755); err != nil {
+		return nil, err
+	}
+	creds, generated, err := loadCredentials(cfg.Data, cfg.CloudinaryURL)
+	if err != nil {
+		return nil, err
+	}
+	st, err := localfs.New(filepath.Join(cfg.Data, "store"))
+	if err != nil {
+		return nil, err
+	}
+	render.Startup()
+	n := &devNode{cfg: cfg, creds: creds, generated: generated, ops: ops.New(), done: make(chan error, 3)}
+	edgeLn, err := net.Listen("tcp", cfg.EdgeAddr)
+	if err != nil {
+		return nil, fmt.Errorf("edge listener: %w", err)
+	}
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		edgeLn.Close()
+		return nil, fmt.Errorf("api listener: %w", err)
+	}
+	opsLn, err := net.Listen("tcp", cfg.OpsAddr)
+	if err != nil {
+		edgeLn.Close()
+		apiLn.Close()
+		return nil, fmt.Errorf("ops listener: %w", err)
+	}
+	n.edgeAddr, n.apiAddr, n.opsAddr = edgeLn.Addr().String(), apiLn.Addr().String(), opsLn.Addr().String()
+	n.publicURL = cfg.PublicURL
+	if n.publicURL == "" {
+		n.publicURL = "http://" + n.edgeAddr
+	}
+
+	clouds := cloud.NewRegistry(creds.Cloud)
+	purges := bus.NewLocal()
+	secret := []byte(creds.PeerSecret)
+	reg := n.ops.Registry
+
+	// Origin: Upload API and the derive endpoint.
+	assets := &asset.Repo{Store: st}
+	up := upload.New(upload.Config{
+		Clouds: clouds, Assets: assets, Bus: purges,
+		Probe:    limit.New(cfg.RenderSlots, cfg.RenderQueue),
+		MaxBytes: cfg.MaxUploadBytes, MaxPixels: cfg.MaxUploadPixels,
+		TempDir: filepath.Join(cfg.Data, "tmp"), DeliveryURL: n.publicURL,
+		Log: cfg.Log, Registerer: reg,
+	})
+	der := derive.New(derive.Config{
+		Assets: assets, Limit: limit.New(cfg.RenderSlots, cfg.RenderQueue), Secret: secret,
+		MaxPixels: cfg.MaxOutputPixels, MaxSourceBytes: cfg.MaxUploadBytes, Log: cfg.Log, Registerer: reg,
+	})
+	mux := http.NewServeMux()
+	up.Register(mux)
+	mux.Handle(derivative.Endpoint, der)
+	n.api = &http.Server{
+		Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+	}
+
+	// Edge: RAM cache, bans fed by the bus, origin over loopback.
+	if n.cache, err = cache.New(cfg.CacheBytes); err != nil {
+		return nil, err
+	}
+	bans := ban.New(max(cfg.MaxAge, time.Hour))
+	dl := delivery.New(delivery.Config{
+		Clouds: clouds, Cache: n.cache, Bans: bans, MaxAge: cfg.MaxAge, Registerer: reg,
+		Origin: forward.New(n.apiAddr, secret, cfg.OriginTimeout),
+	})
+	purges.Subscribe(dl.Purge)
+	n.edge = &fasthttp.Server{
+		Handler: dl.Handle, Name: "refract",
+		ReadTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second,
+		ReadBufferSize: 8 << 10, MaxRequestBodySize: 64 << 10,
+		DisablePreParseMultipartForm: true, NoDefaultContentType: true,
+	}
+
+	n.ops.AddCheck("store", func(ctx context.Context) error {
+		_, err := st.List(ctx, "assets/", "", 1)
+		return err
+	})
+	n.opsrv = &http.Server{Handler: n.ops.Handler(), ReadHeaderTimeout: 5 * time.Second}
+
+	go func() { n.done <- n.edge.Serve(edgeLn) }()
+	go func() { n.done <- ignoreClosed(n.api.Serve(apiLn)) }()
+	go func() { n.done <- ignoreClosed(n.opsrv.Serve(opsLn)) }()
+	n.ops.SetReady(true)
+	cfg.Log.Info("refract dev started", "edge", n.edgeAddr, "api", n.apiAddr, "ops", n.opsAddr, "data", cfg.Data)
+	return n, nil
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// shutdown drains: readiness goes false, listeners stop accepting, and
+// requests in flight get ShutdownDeadline to finish.
+func (n *devNode) shutdown() error {
+	n.ops.SetReady(false)
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownDeadline)
+	defer cancel()
+	errs := []error{n.edge.ShutdownWithContext(ctx), n.api.Shutdown(ctx), n.opsrv.Shutdown(ctx)}
+	for i := 0; i < 3; i++ {
+		errs = append(errs, <-n.done)
+	}
+	n.cache.Close()
+	return errors.Join(errs...)
+}
+
+// cloudinaryURL is the CLOUDINARY_URL an SDK needs to talk to this node.
+func (n *devNode) cloudinaryURL() string {
+	return n.creds.URL() + "?upload_prefix=http://" + n.apiAddr
+}
+
+func (n *devNode) printBanner(w io.Writer) {
+	fmt.Fprintf(w, "\nRefract dev node\n")
+	fmt.Fprintf(w, "  edge (delivery)   http://%s/%s/image/upload/...\n", n.edgeAddr, n.creds.Name)
+	fmt.Fprintf(w, "  upload/admin API  http://%s/v1_1/%s/\n", n.apiAddr, n.creds.Name)
+	fmt.Fprintf(w, "  ops               http://%s/metrics  /healthz  /readyz\n", n.opsAddr)
+	fmt.Fprintf(w, "  data              %s\n", n.cfg.Data)
+	if n.generated {
+		fmt.Fprintf(w, "\nGenerated demo credentials (kept in %s):\n", filepath.Join(n.cfg.Data, "credentials.json"))
+	} else {
+		fmt.Fprintf(w, "\nCredentials:\n")
+	}
+	fmt.Fprintf(w, "  CLOUDINARY_URL=%s\n\n", n.cloudinaryURL())
+}
+
+var _ store.Store = (*localfs.FS)(nil)

@@ -1,0 +1,238 @@
+// Package derive is the origin's internal endpoint that edges call on a
+// miss. It answers with a stored derivative when one exists; otherwise it
+// loads the original, renders it with bounded concurrency, stores the
+// derivative and answers. Concurrent requests for one derivative render
+// once.
+package derive
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/refract-cdn/refract/origin/asset"
+	"github.com/refract-cdn/refract/origin/limit"
+	"github.com/refract-cdn/refract/origin/render"
+	"github.com/refract-cdn/refract/origin/store"
+	"github.com/refract-cdn/refract/shared/clderr"
+	"github.com/refract-cdn/refract/shared/derivative"
+	"github.com/refract-cdn/refract/shared/flight"
+	"github.com/refract-cdn/refract/shared/format"
+	"github.com/refract-cdn/refract/shared/peerauth"
+	"github.com/refract-cdn/refract/shared/transform"
+	"github.com/refract-cdn/refract/shared/urlapi"
+)
+
+// Config wires the service.
+type Config struct {
+	Assets         *asset.Repo
+	Limit          *limit.Limiter
+	Secret         []byte // shared with the edges (peerauth)
+	MaxPixels      int    // output and intermediate limit
+	MaxSourceBytes int64  // largest original to load
+	Log            *slog.Logger
+	Registerer     prometheus.Registerer
+}
+
+// Service serves derivative.Endpoint.
+type Service struct {
+	cfg     Config
+	flight  flight.Group[string, result]
+	renders prometheus.Counter
+	latency prometheus.Histogram
+	outcome *prometheus.CounterVec
+}
+
+type result struct {
+	body    []byte
+	format  format.Format
+	version int64
+	etag    string
+	source  string
+}
+
+// New returns the service and registers its metrics.
+func New(cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Service{
+		cfg: cfg,
+		renders: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "refract_renders_total", Help: "Renders actually performed by libvips.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "refract_render_duration_seconds", Help: "Time to render and encode one derivative.",
+			Buckets: prometheus.ExponentialBuckets(0.002, 2, 13),
+		}),
+		outcome: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refract_derive_requests_total", Help: "Derive requests from edges by outcome.",
+		}, []string{"outcome"}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.renders, s.latency, s.outcome)
+	}
+	return s
+}
+
+// ServeHTTP answers an authenticated derive request.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !peerauth.Verify(s.cfg.Secret, r.Header.Get(peerauth.Header), r.Method, r.URL.RequestURI(), time.Now()) {
+		s.fail(w, clderr.Unauthorized("Invalid peer authentication"))
+		return
+	}
+	spec, err := derivative.ParseQuery(r.URL.Query())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	res, err := s.Derive(r.Context(), spec)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.outcome.WithLabelValues(res.source).Inc()
+	h := w.Header()
+	h.Set("Content-Type", res.format.MIME())
+	h.Set("Content-Length", strconv.Itoa(len(res.body)))
+	h.Set("ETag", res.etag)
+	h.Set(derivative.HeaderVersion, strconv.FormatInt(res.version, 10))
+	h.Set(derivative.HeaderSource, res.source)
+	w.WriteHeader(http.StatusOK)
+	w.Write(res.body)
+}
+
+func (s *Service) fail(w http.ResponseWriter, err error) {
+	status := clderr.Status(err)
+	s.outcome.WithLabelValues(strconv.Itoa(status)).Inc()
+	if status >= 500 {
+		s.cfg.Log.Error("derive failed", "err", err)
+	}
+	w.Header().Set("X-Cld-Error", clderr.Message(err))
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(status)
+}
+
+// renderTimeout bounds one coalesced render, queueing included.
+const renderTimeout = 2 * time.Minute
+
+var errBusy = clderr.New(http.StatusTooManyRequests, "Too many concurrent renders; retry")
+
+// Derive returns the bytes for spec.
+func (s *Service) Derive(ctx context.Context, spec derivative.Spec) (result, error) {
+	var ch transform.Chain
+	if err := transform.Parse(spec.Tx, &ch); err != nil {
+		return result{}, err
+	}
+	// One retry covers an overwrite that deleted the original between
+	// reading the metadata and reading the bytes.
+	for attempt := 0; ; attempt++ {
+		res, err := s.derive(ctx, spec, &ch)
+		if errors.Is(err, store.ErrNotFound) && attempt == 0 {
+			continue
+		}
+		return res, err
+	}
+}
+
+func (s *Service) derive(ctx context.Context, spec derivative.Spec, ch *transform.Chain) (result, error) {
+	a, _, err := s.cfg.Assets.Get(ctx, spec.Cloud, spec.ResourceType.String(), spec.Type.String(), spec.PublicID)
+	if errors.Is(err, asset.ErrNotFound) {
+		return result{}, clderr.NotFound("Resource not found - %s", spec.PublicID)
+	}
+	if err != nil {
+		return result{}, err
+	}
+	src := format.FromExt(a.Format)
+	if spec.ResourceType == urlapi.Raw || a.ResourceType == "raw" {
+		if !ch.Empty() {
+			return result{}, clderr.BadRequest("Transformations are not supported for raw files")
+		}
+		return s.original(ctx, a, format.Unknown)
+	}
+	out := render.ResolveFormat(spec.Format, spec.Accepts, src, a.Alpha, a.Pages > 1)
+	if ch.Empty() && out == src {
+		// The original, as uploaded: nothing to render.
+		return s.original(ctx, a, src)
+	}
+	name := derivative.StorageName(ch.String(), out)
+	key := asset.DerivedKey(a.Cloud, a.VersionID, name)
+	if res, err := s.stored(ctx, key, a, out); err == nil || !errors.Is(err, store.ErrNotFound) {
+		return res, err
+	}
+	res, err, _ := s.flight.Do(key, func() (result, error) {
+		// Shared by every waiter, so not tied to the first caller's request.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renderTimeout)
+		defer cancel()
+		// A render that finished just before this flight began has stored it.
+		if res, err := s.stored(ctx, key, a, out); err == nil || !errors.Is(err, store.ErrNotFound) {
+			return res, err
+		}
+		return s.render(ctx, a, key, ch, out, spec.Accepts)
+	})
+	return res, err
+}
+
+func (s *Service) stored(ctx context.Context, key string, a *asset.Asset, f format.Format) (result, error) {
+	body, _, err := store.ReadAll(ctx, s.cfg.Assets.Store, key, 1<<30)
+	if err != nil {
+		return result{}, err
+	}
+	return result{body: body, format: f, version: a.Version, etag: etag(body), source: "hit"}, nil
+}
+
+func (s *Service) original(ctx context.Context, a *asset.Asset, f format.Format) (result, error) {
+	body, _, err := store.ReadAll(ctx, s.cfg.Assets.Store, a.OriginalKey, s.cfg.MaxSourceBytes)
+	if err != nil {
+		return result{}, err
+	}
+	return result{body: body, format: f, version: a.Version, etag: `"` + a.ETag + `"`, source: "original"}, nil
+}
+
+func (s *Service) render(ctx context.Context, a *asset.Asset, key string, ch *transform.Chain, out format.Format, acc format.Accepts) (result, error) {
+	release, err := s.cfg.Limit.Acquire(ctx)
+	if errors.Is(err, limit.ErrBusy) {
+		return result{}, errBusy
+	}
+	if err != nil {
+		return result{}, err
+	}
+	defer release()
+	src, _, err := store.ReadAll(ctx, s.cfg.Assets.Store, a.OriginalKey, s.cfg.MaxSourceBytes)
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	res, err := render.Render(src, render.Request{Chain: ch, Format: out, Accepts: acc, MaxPixels: s.cfg.MaxPixels})
+	if err != nil {
+		return result{}, err
+	}
+	s.renders.Inc()
+	s.latency.Observe(time.Since(start).Seconds())
+	// Create-only: if another origin stored it first, its bytes are as good.
+	if _, err := s.cfg.Assets.Store.Put(context.WithoutCancel(ctx), key, bytes.NewReader(res.Body),
+		store.PutOptions{IfNoneMatch: true, ContentType: res.Format.MIME()}); err != nil && !errors.Is(err, store.ErrPrecondition) {
+		s.cfg.Log.Warn("derivative not stored", "key", key, "err", err)
+	}
+	return result{body: res.Body, format: res.Format, version: a.Version, etag: etag(res.Body), source: "render"}, nil
+}
+
+// etag is a strong validator for a derivative's bytes.
+func etag(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}

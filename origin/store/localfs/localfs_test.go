@@ -1,0 +1,47 @@
+package localfs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/refract-cdn/refract/origin/store"
+	"github.com/refract-cdn/refract/origin/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Run(t, s)
+}
+
+func TestTempFilesAreHiddenAndSwept(t *testing.T) {
+	root := t.TempDir()
+	s, _ := New(root)
+	if _, err := s.Put(context.Background(), ".tmp/x", strings.NewReader("x"), store.PutOptions{}); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("the temp directory is writable as a key: %v", err)
+	}
+	stale := filepath.Join(root, tmpDir, "put-crashed")
+	os.WriteFile(stale, []byte("half"), 0o644)
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(stale, old, old)
+	fresh := filepath.Join(root, tmpDir, "put-inflight")
+	os.WriteFile(fresh, []byte("half"), 0o644)
+	New(root)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("a stale temp file survived a restart")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a fresh temp file (a write in flight elsewhere) was removed")
+	}
+	objs, _ := s.List(context.Background(), "", "", 0)
+	if len(objs) != 0 {
+		t.Errorf("temp files are listed: %+v", objs)
+	}
+}

@@ -1,0 +1,75 @@
+// Package cloud holds the tenants Refract serves: each cloud has a name
+// and an API key and secret, as in CLOUDINARY_URL.
+package cloud
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net/url"
+	"sync"
+)
+
+// Cloud is one tenant's credentials.
+type Cloud struct {
+	Name      string `json:"cloud_name"`
+	APIKey    string `json:"api_key"`
+	APISecret string `json:"api_secret"`
+}
+
+// URL is the CLOUDINARY_URL for c.
+func (c Cloud) URL() string {
+	return "cloudinary://" + c.APIKey + ":" + c.APISecret + "@" + c.Name
+}
+
+// CheckKey reports whether key and secret are c's, in constant time.
+func (c Cloud) CheckKey(key, secret string) bool {
+	k := subtle.ConstantTimeCompare([]byte(key), []byte(c.APIKey))
+	s := subtle.ConstantTimeCompare([]byte(secret), []byte(c.APISecret))
+	return k&s == 1
+}
+
+// ParseURL reads cloudinary://<api_key>:<api_secret>@<cloud>.
+func ParseURL(s string) (Cloud, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "cloudinary" || u.User == nil {
+		return Cloud{}, fmt.Errorf("cloud: %q is not cloudinary://<api_key>:<api_secret>@<cloud>", redact(s))
+	}
+	secret, _ := u.User.Password()
+	c := Cloud{Name: u.Host, APIKey: u.User.Username(), APISecret: secret}
+	if c.Name == "" || c.APIKey == "" || c.APISecret == "" {
+		return Cloud{}, fmt.Errorf("cloud: %q lacks a cloud name, key or secret", redact(s))
+	}
+	return c, nil
+}
+
+// redact hides a secret in an error message.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		return u.String()
+	}
+	return "(unparseable)"
+}
+
+// Registry maps cloud names to clouds. It is safe for concurrent use.
+type Registry struct {
+	mu     sync.RWMutex
+	clouds map[string]Cloud
+}
+
+// NewRegistry returns a registry holding cs.
+func NewRegistry(cs ...Cloud) *Registry {
+	r := &Registry{clouds: map[string]Cloud{}}
+	for _, c := range cs {
+		r.clouds[c.Name] = c
+	}
+	return r
+}
+
+// Lookup finds a cloud by name.
+func (r *Registry) Lookup(name string) (Cloud, bool) {
+	r.mu.RLock()
+	c, ok := r.clouds[name]
+	r.mu.RUnlock()
+	return c, ok
+}
