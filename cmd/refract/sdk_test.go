@@ -186,4 +186,3 @@ func TestCoalescing(t *testing.T) {
 		t.Errorf("only %d of 200 requests waited on the edge's flight", c)
 	}
 }
-
