@@ -1,6 +1,6 @@
 module github.com/refract-cdn/refract
 
-go 1.26.8
+go 1.26
 
 tool github.com/cshum/vipsgen/cmd/vipsgen
 

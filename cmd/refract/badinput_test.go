@@ -98,6 +98,9 @@ func TestDeliveryErrors(t *testing.T) {
 		if r.status != c.status || r.header.Get("X-Cld-Error") != c.msg {
 			t.Errorf("%s: %d %q, want %d %q", c.path, r.status, r.header.Get("X-Cld-Error"), c.status, c.msg)
 		}
+		if r.header.Get("X-Cache") != "MISS" {
+			t.Errorf("%s: an error response without X-Cache: MISS", c.path)
+		}
 	}
 	if r := fetch(t, "http://"+n.edgeAddr+"/othercloud/image/upload/a.jpg"); r.status != 404 {
 		t.Errorf("an unknown cloud: %d", r.status)

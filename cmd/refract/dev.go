@@ -199,6 +199,7 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Data, "tmp"), 0o755); err != nil {
 		return nil, err
 	}
+	sweepStaged(filepath.Join(cfg.Data, "tmp"), time.Hour)
 	creds, generated, err := loadCredentials(cfg.Data, cfg.CloudinaryURL)
 	if err != nil {
 		return nil, err
@@ -285,6 +286,17 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	n.ops.SetReady(true)
 	cfg.Log.Info("refract dev started", "edge", n.edgeAddr, "api", n.apiAddr, "ops", n.opsAddr, "data", cfg.Data)
 	return n, nil
+}
+
+// sweepStaged removes uploads staged before a crash: nothing refers to
+// them, and a live upload is never an hour old.
+func sweepStaged(dir string, age time.Duration) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func ignoreClosed(err error) error {

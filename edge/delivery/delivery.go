@@ -290,6 +290,7 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetStatusCode(status)
 	h := &ctx.Response.Header
 	h.Set("X-Cld-Error", clderr.Message(err))
+	h.Set("X-Cache", "MISS") // errors are never served from the cache
 	h.Set(fasthttp.HeaderAccessControlAllowOrigin, "*")
 	h.Set("Access-Control-Expose-Headers", "X-Cld-Error")
 	switch status {

@@ -1,0 +1,61 @@
+# Refract: make run (set up, build, start a dev node with a sample) and
+# make test (set up, then the whole suite). Both work on a fresh Debian 12.
+
+SHELL    := /bin/bash
+GO       ?= go
+BIN      := bin/refract
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# Debian packages the build and tests need.
+APT_PKGS := libvips-dev pkg-config
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# glibc arenas fragment badly under libvips' threads; two is the usual cure.
+export MALLOC_ARENA_MAX ?= 2
+export CGO_ENABLED := 1
+
+GOFILES   = $(shell git ls-files '*.go' | grep -v '^origin/vips/')
+FUZZTIME ?= 60s
+
+.PHONY: all setup build run test vet fmt-check bench fuzz generate clean help
+
+all: build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+setup: ## install what is missing (apt packages, Go module downloads); idempotent
+	@command -v $(GO) >/dev/null || { echo "Go is required (1.26+): https://go.dev/dl/" >&2; exit 1; }
+	@missing=""; for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@pkg-config --exists vips || { echo "libvips not found by pkg-config" >&2; exit 1; }
+	@$(GO) mod download
+
+build: setup ## build bin/refract
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/refract
+
+run: build ## start refract dev on the embedded defaults, upload a sample and print URLs
+	./$(BIN) dev --demo
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: setup fmt-check vet ## the whole suite, with the race detector
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+bench: setup ## the Go benchmarks (edge hit path, render); see bench/README.md
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./edge/delivery ./origin/render ./shared/transform
+
+fuzz: setup ## run every fuzz target for FUZZTIME (default 60s) each
+	$(GO) test ./shared/transform -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/urlapi -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+generate: setup ## regenerate the libvips bindings from origin/vips/templates
+	$(GO) generate ./origin/vips
+
+clean:
+	rm -rf bin
