@@ -38,8 +38,9 @@ build: setup ## build bin/refract
 run: build ## start refract dev on the embedded defaults, upload a sample and print URLs
 	./$(BIN) dev --demo
 
+# The generated bindings are not ours to fix; vet everything else.
 vet:
-	$(GO) vet ./...
+	$(GO) vet $$($(GO) list ./... | grep -v '/origin/vips$$')
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
