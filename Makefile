@@ -48,8 +48,9 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: setup fmt-check vet ## the whole suite, with the race detector
+test: setup fmt-check vet ## the whole suite with the race detector, then the allocation checks without it
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -run 'Alloc|HitPath' ./edge/... ./shared/...
 
 bench: setup ## the Go benchmarks (edge hit path, render); see bench/README.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./edge/delivery ./origin/render ./shared/transform
