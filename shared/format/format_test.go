@@ -29,7 +29,11 @@ func TestParseAccept(t *testing.T) {
 		"image/avif;q=0, image/webp;q=1":    AcceptWebP,
 		"image/avif;q=0.0,image/webp;q=0.5": AcceptWebP,
 		"image/avif; q=0.1":                 AcceptAVIF,
-		"image/webpx":                       AcceptWebP, // substring match, like every CDN
+		"image/webpx":                       AcceptWebP, // prefix match, like every CDN
+		"text/html,application/xhtml+xml":   0,
+		"image/av":                          0,
+		"image/avif":                        AcceptAVIF,
+		"image/webp;q=0":                    0,
 		"image/png,image/jpeg":              0,
 	}
 	for h, want := range cases {
