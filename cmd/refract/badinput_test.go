@@ -92,6 +92,9 @@ func TestDeliveryErrors(t *testing.T) {
 		{"image/upload/s--AAAAAAAA--/err/a.jpg", 401, "Invalid signature"},
 		{"image/upload/w_100000,h_100000/err/a.jpg", 400, "Requested image is too large (100000x100000 is over 25000000 pixels)"},
 		{"raw/upload/w_10/err/a.jpg", 400, "Transformations are not supported for raw files"},
+		{"image/upload/w_10/err/a.tiff", 400, "Unsupported output format - tiff"},
+		{"image/upload/err/a.heic", 400, "Unsupported output format - heic"},
+		{"image/upload/w_0.5/v1/err/a.png", 200, ""},
 	}
 	for _, c := range cases {
 		r := fetch(t, base+c.path)

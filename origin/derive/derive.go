@@ -169,6 +169,9 @@ func (s *Service) derive(ctx context.Context, spec derivative.Spec, ch *transfor
 		// The original, as uploaded: nothing to render.
 		return s.original(ctx, a, src)
 	}
+	if !out.Writable() {
+		return result{}, render.UnsupportedFormat(out) // refused before any work
+	}
 	name := derivative.StorageName(ch.String(), out)
 	key := asset.DerivedKey(a.Cloud, a.VersionID, name)
 	if res, err := s.stored(ctx, key, a, out); err == nil || !errors.Is(err, store.ErrNotFound) {

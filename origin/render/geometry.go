@@ -77,7 +77,7 @@ func plan(inW, inH int, c *transform.Component, maxPixels int) (geometry, error)
 		w, h, hasW, hasH = float64(inW)*dpr, float64(inH)*dpr, true, true
 	}
 	if !hasW && !hasH {
-		return g, nil
+		return g, checkSize(g, inW, inH, maxPixels)
 	}
 	tw, th := px(w), px(h)
 	fw, fh := float64(inW), float64(inH)
@@ -156,10 +156,23 @@ func plan(inW, inH int, c *transform.Component, maxPixels int) (geometry, error)
 	case transform.CropCrop:
 		cropAt(&g, c, inW, inH, hasW, hasH, tw, th, fx, fy)
 	}
-	if ow, oh := g.Out(); ow*oh > maxPixels || g.ResizeW*g.ResizeH > maxPixels {
-		return g, clderr.BadRequest("Requested image is too large (%dx%d is over %d pixels)", ow, oh, maxPixels)
+	return g, checkSize(g, inW, inH, maxPixels)
+}
+
+// checkSize bounds the output and any upscaled intermediate; the input
+// itself was bounded when it was uploaded. The arithmetic is in float64
+// so that no product can overflow.
+func checkSize(g geometry, inW, inH, maxPixels int) error {
+	ow, oh := g.Out()
+	resized := float64(g.ResizeW) * float64(g.ResizeH)
+	if float64(ow)*float64(oh) > float64(maxPixels) || (resized > float64(inW)*float64(inH) && resized > float64(maxPixels)) {
+		return tooLarge(ow, oh, maxPixels)
 	}
-	return g, nil
+	return nil
+}
+
+func tooLarge(w, h, maxPixels int) error {
+	return clderr.BadRequest("Requested image is too large (%dx%d is over %d pixels)", w, h, maxPixels)
 }
 
 // cropAt places c_crop's region: by x/y from the gravity's corner, or
@@ -189,11 +202,12 @@ func cropAt(g *geometry, c *transform.Component, inW, inH int, hasW, hasH bool, 
 		}
 		left, top = left+x, top+y
 	}
+	// Without a width (height), the region runs from x (y) to the edge.
 	if !hasW && c.Has(transform.ParamX) && c.Gravity != transform.GravityXYCenter {
-		cw = max(1, inW-int(math.Round(left)))
+		cw = clamp(inW-int(math.Round(left)), 1, inW)
 	}
 	if !hasH && c.Has(transform.ParamY) && c.Gravity != transform.GravityXYCenter {
-		ch = max(1, inH-int(math.Round(top)))
+		ch = clamp(inH-int(math.Round(top)), 1, inH)
 	}
 	g.Crop = true
 	g.CropW, g.CropH = cw, ch

@@ -137,17 +137,26 @@ func Render(src []byte, req Request) (Result, error) {
 	if chain == nil {
 		chain = &transform.Chain{}
 	}
-	img, err := loadForChain(src, f, chain, req.MaxPixels)
+	img, first, err := loadForChain(src, f, chain, req.MaxPixels)
 	if err != nil {
 		return Result{}, err
 	}
 	defer img.Close()
 	info := describe(img, f)
 	out := ResolveFormat(req.Format, req.Accepts, f, info.Alpha, info.Pages > 1)
+	if !out.Writable() {
+		return Result{}, UnsupportedFormat(out)
+	}
 	bg := white
 	for i := range chain.Components {
 		c := &chain.Components[i]
-		if err := apply(img, c, req.MaxPixels); err != nil {
+		g := first
+		if i > 0 {
+			if g, err = plan(img.Width(), img.Height(), c, req.MaxPixels); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := apply(img, c, g, req.MaxPixels); err != nil {
 			return Result{}, err
 		}
 		if c.Has(transform.ParamBackground) {
@@ -165,41 +174,46 @@ var white = transform.Color{R: 255, G: 255, B: 255, A: 255}
 
 // loadForChain loads src with as much shrink-on-load as the first
 // component allows, applies EXIF orientation (unless a_ignore) and brings
-// the pixels to 8-bit sRGB or grey.
-func loadForChain(src []byte, f format.Format, chain *transform.Chain, maxPixels int) (*vips.Image, error) {
+// the pixels to 8-bit sRGB or grey. It returns the first component's
+// geometry, planned on the original's size: relative sizes and dpr refer
+// to the original, not to the shrunk image.
+func loadForChain(src []byte, f format.Format, chain *transform.Chain, maxPixels int) (*vips.Image, geometry, error) {
+	var first geometry
+	head, err := load(src, f, 1, vips.FailOnNone)
+	if err != nil {
+		return nil, first, errInvalid
+	}
+	info := describe(head, f)
+	if o := head.Orientation(); ignoresOrientation(chain) && o >= 5 && o <= 8 {
+		info.Width, info.Height = info.Height, info.Width // as stored, not as displayed
+	}
+	head.Close()
 	shrink := 1.0
-	if (f == format.JPEG || f == format.WebP) && !chain.Empty() {
-		head, err := load(src, f, 1, vips.FailOnNone)
-		if err != nil {
-			return nil, errInvalid
+	if !chain.Empty() {
+		if first, err = plan(info.Width, info.Height, &chain.Components[0], maxPixels); err != nil {
+			return nil, first, err
 		}
-		info := describe(head, f)
-		head.Close()
-		g, err := plan(info.Width, info.Height, &chain.Components[0], maxPixels)
-		if err != nil {
-			return nil, err
-		}
-		if g.Scales(info.Width, info.Height) {
+		if (f == format.JPEG || f == format.WebP) && first.Scales(info.Width, info.Height) {
 			// The factor that still leaves at least the target size on both axes.
-			s := math.Min(float64(info.Width)/float64(g.ResizeW), float64(info.Height)/float64(g.ResizeH))
+			s := math.Min(float64(info.Width)/float64(first.ResizeW), float64(info.Height)/float64(first.ResizeH))
 			shrink = shrinkFactor(f, s)
 		}
 	}
 	img, err := load(src, f, shrink, vips.FailOnNone)
 	if err != nil {
-		return nil, errInvalid
+		return nil, first, errInvalid
 	}
 	if !ignoresOrientation(chain) {
 		if err := img.Autorot(nil); err != nil {
 			img.Close()
-			return nil, vipsErr("autorotate", err)
+			return nil, first, vipsErr("autorotate", err)
 		}
 	}
 	if err := toSRGB(img); err != nil {
 		img.Close()
-		return nil, err
+		return nil, first, err
 	}
-	return img, nil
+	return img, first, nil
 }
 
 // shrinkFactor is the load-time reduction for a wanted reduction s: a
@@ -253,12 +267,10 @@ func toSRGB(img *vips.Image) error {
 	return vipsErr("colourspace", img.Colourspace(vips.InterpretationSrgb, nil))
 }
 
-// apply runs one component: geometry, then rotation, then effects.
-func apply(img *vips.Image, c *transform.Component, maxPixels int) error {
-	g, err := plan(img.Width(), img.Height(), c, maxPixels)
-	if err != nil {
-		return err
-	}
+// apply runs one component, whose geometry g is already planned:
+// geometry, then rotation, then effects.
+func apply(img *vips.Image, c *transform.Component, g geometry, maxPixels int) error {
+	var err error
 	if err := resize(img, g.ResizeW, g.ResizeH); err != nil {
 		return err
 	}
@@ -285,7 +297,7 @@ func apply(img *vips.Image, c *transform.Component, maxPixels int) error {
 			return vipsErr("pad", err)
 		}
 	}
-	if err := rotate(img, c); err != nil {
+	if err := rotate(img, c, maxPixels); err != nil {
 		return err
 	}
 	if c.Has(transform.ParamEffect) {
@@ -336,7 +348,7 @@ func resize(img *vips.Image, w, h int) error {
 	return nil
 }
 
-func rotate(img *vips.Image, c *transform.Component) error {
+func rotate(img *vips.Image, c *transform.Component, maxPixels int) error {
 	if !c.Has(transform.ParamAngle) {
 		return nil
 	}
@@ -367,6 +379,11 @@ func rotate(img *vips.Image, c *transform.Component) error {
 	}
 	// Any other angle grows the canvas; the corners are transparent, and
 	// formats without alpha get the background when encoded.
+	rad := deg * math.Pi / 180
+	w, h := float64(img.Width()), float64(img.Height())
+	if cw, ch := w*math.Abs(math.Cos(rad))+h*math.Abs(math.Sin(rad)), w*math.Abs(math.Sin(rad))+h*math.Abs(math.Cos(rad)); cw*ch > float64(maxPixels) {
+		return tooLarge(int(cw), int(ch), maxPixels)
+	}
 	if !img.HasAlpha() {
 		if err := addAlpha(img); err != nil {
 			return err
@@ -432,6 +449,11 @@ func vipsErr(op string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("render: %s: %s", op, strings.TrimSpace(err.Error()))
+}
+
+// UnsupportedFormat is the answer to an output format Refract cannot write.
+func UnsupportedFormat(f format.Format) error {
+	return clderr.BadRequest("Unsupported output format - %s", f)
 }
 
 // IsInvalidImage reports whether err means the source is not a usable image.

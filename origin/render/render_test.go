@@ -170,15 +170,28 @@ func TestEXIFOrientation(t *testing.T) {
 	expectColor(t, img, 5, 5, testimg.Red)
 }
 
+// Sizes after shrink-on-load are exact, and relative sizes and dpr refer
+// to the original, not to the image as shrunk on load.
 func TestShrinkOnLoadIsExact(t *testing.T) {
 	big := testimg.JPEG(testimg.Quadrants(4000, 3000))
-	for _, tx := range []string{"w_300", "w_1200", "w_501", "c_fill,w_400,h_400"} {
-		res := render(t, big, tx, format.JPEG, 0)
-		var ch transform.Chain
-		_ = transform.Parse(tx, &ch)
-		g, _ := plan(4000, 3000, &ch.Components[0], 25e6)
-		w, h := g.Out()
-		decode(t, res, w, h)
+	cases := []struct {
+		tx   string
+		w, h int
+	}{
+		{"w_300", 300, 225}, {"w_1200", 1200, 900}, {"w_501", 501, 376},
+		{"c_fill,w_400,h_400", 400, 400}, {"w_0.25", 1000, 750}, {"w_0.1", 400, 300},
+		{"dpr_0.2", 800, 600}, {"w_100,dpr_2", 200, 150}, {"h_0.5,c_fill,w_0.1", 400, 1500},
+	}
+	for _, c := range cases {
+		img := decode(t, render(t, big, c.tx, format.JPEG, 0), c.w, c.h)
+		expectColor(t, img, 2, 2, testimg.Red)
+		expectColor(t, img, c.w-3, c.h-3, testimg.Yellow)
+	}
+	webp := render(t, big, "w_600", format.WebP, 0)
+	if info, err := Probe(webp.Body, 1e8); err != nil {
+		t.Fatal(err)
+	} else if small := render(t, webp.Body, "w_0.5", format.PNG, 0); small.Width != info.Width/2 {
+		t.Errorf("w_0.5 of a %d px WebP gave %d px", info.Width, small.Width)
 	}
 }
 
@@ -281,11 +294,38 @@ func TestProbeRefusesBadInput(t *testing.T) {
 }
 
 func TestOutputLimit(t *testing.T) {
-	var ch transform.Chain
-	_ = transform.Parse("w_8000,h_8000,c_scale", &ch)
-	_, err := Render(quadJPEG, Request{Chain: &ch, Format: format.JPEG, MaxPixels: 25e6})
-	if clderr.Status(err) != 400 {
-		t.Errorf("a 64 MP output: %v", err)
+	try := func(src []byte, tx string, f format.Format, max int) error {
+		var ch transform.Chain
+		if err := transform.Parse(tx, &ch); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Render(src, Request{Chain: &ch, Format: f, MaxPixels: max})
+		return err
+	}
+	for _, c := range []struct {
+		tx  string
+		max int
+	}{
+		{"w_8000,h_8000,c_scale", 25e6},
+		{"c_scale,h_100000,ar_1000", 25e6}, // 1e13 pixels: must not overflow past the check
+		{"e_grayscale", 500_000},           // no resize, but the output is the 0.96 MP input
+		{"a_45", 1_500_000},                // the rotated canvas is larger than the input
+	} {
+		if err := try(quadJPEG, c.tx, format.JPEG, c.max); clderr.Status(err) != 400 {
+			t.Errorf("%s with a limit of %d: %v", c.tx, c.max, err)
+		}
+	}
+	// A crop of a large original is small: the input's size is not the limit.
+	if err := try(quadJPEG, "c_crop,w_100,h_100", format.JPEG, 500_000); err != nil {
+		t.Errorf("a 100x100 crop of a 0.96 MP image under a 0.5 MP limit: %v", err)
+	}
+	if err := try(quadJPEG, "c_crop,h_100,x_-10", format.JPEG, 25e6); err != nil {
+		t.Errorf("a crop with a negative offset and no width: %v", err)
+	}
+	for _, f := range []format.Format{format.TIFF, format.BMP, format.HEIC, format.PDF} {
+		if err := try(quadJPEG, "w_10", f, 25e6); clderr.Status(err) != 400 {
+			t.Errorf("output as %v: %v", f, err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/refract-cdn/refract/shared/format"
 )
@@ -123,22 +124,23 @@ func (r Ratio) Value() float64 {
 	return r.Num
 }
 
+// parseRatio reads "a:b" or a decimal. Ratios beyond 1:1000 or 1000:1
+// are refused: no real image has them, and they would make sizes explode.
 func parseRatio(v string) (Ratio, bool) {
-	for i := 0; i < len(v); i++ {
-		if v[i] == ':' {
-			n, ok1 := number(v[:i])
-			d, ok2 := number(v[i+1:])
-			if !ok1 || !ok2 || n <= 0 || d <= 0 {
-				return Ratio{}, false
-			}
-			return Ratio{Num: n, Den: d}, true
-		}
+	var r Ratio
+	var ok bool
+	if num, den, colon := strings.Cut(v, ":"); colon {
+		var ok2 bool
+		r.Num, ok = number(num)
+		r.Den, ok2 = number(den)
+		ok = ok && ok2 && r.Num <= maxPixels && r.Den <= maxPixels && r.Den > 0
+	} else {
+		r.Num, ok = number(v)
 	}
-	n, ok := number(v)
-	if !ok || n <= 0 {
+	if !ok || r.Num <= 0 || r.Value() < 1e-3 || r.Value() > 1e3 {
 		return Ratio{}, false
 	}
-	return Ratio{Num: n}, true
+	return r, true
 }
 
 func appendRatio(b []byte, r Ratio) []byte {
