@@ -261,11 +261,12 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	if n.cache, err = cache.New(cfg.CacheBytes); err != nil {
 		return nil, err
 	}
-	bans := ban.New(max(cfg.MaxAge, time.Hour))
-	dl := delivery.New(delivery.Config{
-		Clouds: clouds, Cache: n.cache, Bans: bans, MaxAge: cfg.MaxAge, Registerer: reg,
+	dcfg := delivery.Config{
+		Clouds: clouds, Cache: n.cache, MaxAge: cfg.MaxAge, ImmutableTTL: 24 * time.Hour, Registerer: reg,
 		Origin: forward.New(n.apiAddr, secret, cfg.OriginTimeout),
-	})
+	}
+	dcfg.Bans = ban.New(delivery.BanTTL(dcfg))
+	dl := delivery.New(dcfg)
 	purges.Subscribe(dl.Purge)
 	n.edge = &fasthttp.Server{
 		Handler: dl.Handle, Name: "refract",

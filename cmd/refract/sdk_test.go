@@ -99,9 +99,17 @@ func TestSDKVerticalSlice(t *testing.T) {
 	if got := renders(t, n) - before; got != 1 {
 		t.Errorf("%d renders for one new derivative, want 1", got)
 	}
-	if cc := second.header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
-		t.Errorf("a versioned URL (the SDK adds v1 for folders) has Cache-Control %q", cc)
+	// The SDK writes v1 for ids in folders: not the asset's version, so
+	// not immutable. With the real version, it is.
+	if cc := second.header.Get("Cache-Control"); cc != "public, max-age=3600" {
+		t.Errorf("the SDK's default v1 URL has Cache-Control %q", cc)
 	}
+	img.Version = res.Version
+	u, _ = img.String()
+	if cc := fetch(t, u).header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+		t.Errorf("a URL with the asset's version has Cache-Control %q", cc)
+	}
+	img.Version = 0
 
 	img.Transformation = "c_fill,w_200,h_200"
 	u, _ = img.String()

@@ -69,9 +69,6 @@ func (c *Cache) Set(h uint64, e *Entry, ttl time.Duration) bool {
 	return ok
 }
 
-// Del drops h.
-func (c *Cache) Del(h uint64) { c.c.Del(h) }
-
 // Used is the bytes of entries held, by the cache's own accounting.
 func (c *Cache) Used() int64 { return c.c.MaxCost() - c.c.RemainingCost() }
 

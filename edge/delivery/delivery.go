@@ -33,10 +33,20 @@ type Config struct {
 	Cache  *cache.Cache
 	Origin *forward.Client
 	Bans   *ban.List
-	// MaxAge is the cache lifetime of unversioned URLs; versioned ones
-	// are immutable for a year.
-	MaxAge     time.Duration
-	Registerer prometheus.Registerer
+	// MaxAge is the cache lifetime of unversioned URLs, and of URLs whose
+	// version is not the asset's current one (the SDKs write v1 for any
+	// id in a folder). 0 disables caching them.
+	MaxAge time.Duration
+	// ImmutableTTL is how long the RAM tier keeps a URL whose version is
+	// the asset's: clients are told a year, but purges (bans) must
+	// outlive every entry they cover, so the edge keeps them less.
+	ImmutableTTL time.Duration
+	Registerer   prometheus.Registerer
+}
+
+// BanTTL is how long a purge must be remembered under cfg.
+func BanTTL(cfg Config) time.Duration {
+	return max(cfg.MaxAge, cfg.ImmutableTTL) + time.Minute
 }
 
 // Server serves delivery URLs.
@@ -138,9 +148,12 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	}
 	st.key = derivative.AppendKey(st.key[:0], r, st.canon, f, acc)
 	h := derivative.Hash(st.key)
-	if e := s.cfg.Cache.Get(h, st.key); e != nil && !s.banned(st, e) {
+	if e := s.cfg.Cache.Get(h, st.key); e != nil && !s.banned(e) {
 		s.hits.Inc()
 		s.write(ctx, e, "HIT")
+		age := max(0, time.Now().UnixNano()-e.Stored) / int64(time.Second)
+		st.buf = strconv.AppendInt(st.buf[:0], age, 10)
+		ctx.Response.Header.SetBytesV(fasthttp.HeaderAge, st.buf)
 		return nil
 	}
 	e, err, shared := s.flight.Do(h, func() (*cache.Entry, error) {
@@ -193,7 +206,7 @@ func assetHash(b []byte, cloud string, rt, typ, publicID string) ([]byte, uint64
 	return b, derivative.Hash(b)
 }
 
-func (s *Server) banned(st *state, e *cache.Entry) bool {
+func (s *Server) banned(e *cache.Entry) bool {
 	return s.cfg.Bans != nil && s.cfg.Bans.Banned(e.Asset, e.Stored)
 }
 
@@ -211,7 +224,7 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 	r := &st.req
 	spec := derivative.Spec{
 		Cloud: r.Cloud, ResourceType: r.ResourceType, Type: r.Type, PublicID: r.PublicID,
-		Version: r.Version, Tx: string(st.canon), Format: f, Accepts: acc,
+		Tx: string(st.canon), Format: f, Accepts: acc,
 	}
 	start := time.Now()
 	resp, err := s.cfg.Origin.Derive(&spec)
@@ -236,14 +249,18 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 		Asset:        asset,
 		Stored:       start.UnixNano(), // before the fetch: a purge during it still bans the entry
 	}
-	var ttl time.Duration
-	if r.Version == "" {
+	ttl := s.cfg.ImmutableTTL
+	if r.Version == "" || r.Version != resp.Version {
+		// Only the asset's own version names these bytes for ever; any
+		// other URL may show a newer version after an overwrite.
 		e.CacheControl, ttl = s.unversioned, s.cfg.MaxAge
 	}
 	if f == format.Auto {
 		e.Vary = "Accept"
 	}
-	s.cfg.Cache.Set(h, e, ttl)
+	if ttl > 0 {
+		s.cfg.Cache.Set(h, e, ttl)
+	}
 	return e, nil
 }
 

@@ -38,18 +38,14 @@ func New(addr string, secret []byte, timeout time.Duration) *Client {
 	}
 }
 
-// Addr is the origin's address.
-func (c *Client) Addr() string { return c.addr }
-
 // Response is the origin's answer, copied out of fasthttp's buffers.
 type Response struct {
 	Status      int
 	Body        []byte
 	ContentType string
 	ETag        string
-	Version     string
+	Version     string // the asset version the bytes belong to
 	Error       string // X-Cld-Error
-	RetryAfter  string
 }
 
 // Derive asks the origin for spec. A transport failure is a 502 with a
@@ -73,6 +69,5 @@ func (c *Client) Derive(spec *derivative.Spec) (Response, error) {
 		ETag:        string(resp.Header.Peek("ETag")),
 		Version:     string(resp.Header.Peek(derivative.HeaderVersion)),
 		Error:       string(resp.Header.Peek("X-Cld-Error")),
-		RetryAfter:  string(resp.Header.Peek("Retry-After")),
 	}, nil
 }

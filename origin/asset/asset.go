@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/refract-cdn/refract/origin/store"
@@ -192,13 +191,4 @@ func (r *Repo) purgeVersion(ctx context.Context, a *Asset) {
 		}
 		after = objs[len(objs)-1].Key
 	}
-}
-
-// PublicIDOf turns a metadata key back into its public_id.
-func PublicIDOf(metaKey string) string {
-	k := strings.TrimSuffix(metaKey, "%.json")
-	for i := 0; i < 4; i++ {
-		_, k, _ = strings.Cut(k, "/")
-	}
-	return k
 }

@@ -47,9 +47,6 @@ func TestSaveAndGet(t *testing.T) {
 	if _, err := r.Save(ctx, newAsset("folder", []byte("f")), bytes.NewReader([]byte("f")), true); err != nil {
 		t.Fatalf("an id that is also a folder: %v", err)
 	}
-	if PublicIDOf(MetaKey("demo", "image", "upload", "a/b/c")) != "a/b/c" {
-		t.Error("PublicIDOf does not invert MetaKey")
-	}
 
 	// Overwrite: a new version, strictly later, and the old bytes are gone.
 	r.Store.Put(ctx, DerivedKey("demo", a.VersionID, "d1.jpg"), strings.NewReader("derived"), store.PutOptions{})

@@ -31,7 +31,6 @@ type Spec struct {
 	ResourceType urlapi.ResourceType
 	Type         urlapi.Type
 	PublicID     string
-	Version      string // as requested, "" when unversioned
 	Tx           string // the canonical transformation
 	// Format is the requested output format: from f_ or the extension.
 	// Unknown means the original's, Auto means negotiate with Accepts.
@@ -77,9 +76,6 @@ func (s *Spec) Query() string {
 	v.Set("rt", s.ResourceType.String())
 	v.Set("type", s.Type.String())
 	v.Set("id", s.PublicID)
-	if s.Version != "" {
-		v.Set("v", s.Version)
-	}
 	if s.Tx != "" {
 		v.Set("tx", s.Tx)
 	}
@@ -108,7 +104,6 @@ func ParseQuery(q url.Values) (Spec, error) {
 	if err := urlapi.ValidatePublicID(s.PublicID); err != nil {
 		return s, err
 	}
-	s.Version = q.Get("v")
 	s.Tx = q.Get("tx")
 	if f := q.Get("f"); f != "" {
 		if s.Format = format.FromExt(f); s.Format == format.Unknown {

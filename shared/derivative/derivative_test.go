@@ -56,7 +56,7 @@ func TestKeys(t *testing.T) {
 
 func TestQueryRoundTrip(t *testing.T) {
 	s := Spec{Cloud: "demo", ResourceType: urlapi.Image, Type: urlapi.Private, PublicID: "a b/ü:d=e",
-		Version: "12", Tx: "c_scale,w_300", Format: format.Auto, Accepts: format.AcceptAVIF}
+		Tx: "c_scale,w_300", Format: format.Auto, Accepts: format.AcceptAVIF}
 	q, err := url.ParseQuery(s.Query())
 	if err != nil {
 		t.Fatal(err)
