@@ -282,45 +282,52 @@ func TestUploadNamingAndFormats(t *testing.T) {
 func TestConcurrentUploadsToOneID(t *testing.T) {
 	n := newNode(t, nil)
 	const writers = 8
-	var wg sync.WaitGroup
-	etags := map[string][2]int{}
-	var mu sync.Mutex
-	for i := 0; i < writers; i++ {
+	versions := map[string][2]int{} // MD5 of each uploaded file -> its size
+	files := make([][]byte, writers)
+	for i := range files {
 		w, h := 100+10*i, 50+5*i
-		img := testimg.JPEG(testimg.Quadrants(w, h))
-		sum := md5.Sum(img)
-		etags[hex.EncodeToString(sum[:])] = [2]int{w, h}
+		files[i] = testimg.JPEG(testimg.Quadrants(w, h))
+		sum := md5.Sum(files[i])
+		versions[hex.EncodeToString(sum[:])] = [2]int{w, h}
+	}
+	// One version exists before the race, so every read has something to check.
+	if r := rawUpload(t, n, "image", files[0], "c.jpg", secret, time.Now(), url.Values{"public_id": {"contended"}}); r.status != 200 {
+		t.Fatal(r.Error.Message)
+	}
+	var wg sync.WaitGroup
+	statuses := make(chan int, writers)
+	for i := 1; i < writers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := rawUpload(t, n, "image", img, "c.jpg", secret, time.Now(), url.Values{"public_id": {"contended"}})
-			if r.status != 200 && r.status != 409 {
-				t.Errorf("upload: %d %s", r.status, r.Error.Message)
-			}
-			mu.Lock()
-			defer mu.Unlock()
+			statuses <- rawUploadStatus(n, files[i], "contended")
 		}()
 	}
-	// Read while the writers race: every answer is one whole version.
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 50; i++ {
-			r := fetch(t, fmt.Sprintf("http://%s/testcloud/image/upload/v%d/contended.jpg", n.edgeAddr, i))
-			if r.status == 404 {
-				continue
-			}
-			sum := md5.Sum(r.body)
-			if _, ok := etags[hex.EncodeToString(sum[:])]; !ok || r.status != 200 {
-				t.Errorf("a read during the race returned %d and %d bytes that are no uploaded version", r.status, len(r.body))
-			}
+	racing := make(chan struct{})
+	go func() { wg.Wait(); close(racing) }()
+	// Read while the writers race, through versioned URLs that each miss
+	// the edge, so every read is answered by the origin from the store.
+	reads := 0
+	for i := 0; ; i++ {
+		r := fetch(t, fmt.Sprintf("http://%s/testcloud/image/upload/v%d/contended.jpg", n.edgeAddr, 1000+i))
+		sum := md5.Sum(r.body)
+		if _, ok := versions[hex.EncodeToString(sum[:])]; r.status != 200 || !ok {
+			t.Fatalf("a read during the race returned %d and %d bytes that are no uploaded version", r.status, len(r.body))
 		}
-	}()
-	wg.Wait()
-	<-done
+		reads++
+		if isClosed(racing) && reads >= 20 {
+			break
+		}
+	}
+	close(statuses)
+	for s := range statuses {
+		if s != 200 && s != 409 {
+			t.Errorf("a racing upload answered %d", s)
+		}
+	}
 	r := fetch(t, "http://"+n.edgeAddr+"/testcloud/image/upload/v999/contended.jpg")
 	sum := md5.Sum(r.body)
-	dims, ok := etags[hex.EncodeToString(sum[:])]
+	dims, ok := versions[hex.EncodeToString(sum[:])]
 	if !ok {
 		t.Fatal("the final original is none of the uploaded files")
 	}
@@ -333,4 +340,35 @@ func TestConcurrentUploadsToOneID(t *testing.T) {
 	if files := storedFiles(t, n, "originals"); len(files) != 1 {
 		t.Errorf("%d originals remain, want 1: %v", len(files), files)
 	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// rawUploadStatus is a signed upload for goroutines that must not call
+// t.Fatal; it returns the HTTP status (0 if the request failed).
+func rawUploadStatus(n *devNode, file []byte, publicID string) int {
+	p := url.Values{"timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "public_id": {publicID}}
+	p.Set("signature", sign.Hex(sign.UploadToSign(p), secret, sign.SHA1))
+	p.Set("api_key", "123456789012345")
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k := range p {
+		mw.WriteField(k, p.Get(k))
+	}
+	fw, _ := mw.CreateFormFile("file", "f.jpg")
+	fw.Write(file)
+	mw.Close()
+	resp, err := http.Post("http://"+n.apiAddr+"/v1_1/testcloud/image/upload", mw.FormDataContentType(), &body)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

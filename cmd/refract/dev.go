@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/refract-cdn/refract/edge/ban"
@@ -52,6 +53,7 @@ type devConfig struct {
 	MaxOutputPixels  int
 	RenderSlots      int
 	RenderQueue      int
+	MaxUploads       int
 	OriginTimeout    time.Duration
 	Demo             bool
 	CloudinaryURL    string
@@ -72,6 +74,7 @@ func defaultDevConfig() devConfig {
 		MaxOutputPixels:  25_000_000,
 		RenderSlots:      runtime.NumCPU(),
 		RenderQueue:      64,
+		MaxUploads:       16,
 		OriginTimeout:    60 * time.Second,
 		ShutdownDeadline: 10 * time.Second,
 	}
@@ -92,6 +95,7 @@ func runDev(args []string) error {
 	fs.IntVar(&cfg.MaxOutputPixels, "max-output-pixels", cfg.MaxOutputPixels, "largest derivative, in pixels")
 	fs.IntVar(&cfg.RenderSlots, "render-concurrency", cfg.RenderSlots, "renders run at once")
 	fs.IntVar(&cfg.RenderQueue, "render-queue", cfg.RenderQueue, "renders waiting before new ones get 429")
+	fs.IntVar(&cfg.MaxUploads, "max-uploads", cfg.MaxUploads, "uploads received at once; more wait, then get 429")
 	fs.BoolVar(&cfg.Demo, "demo", false, "upload the bundled sample image and print example URLs")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -110,8 +114,14 @@ func runDev(args []string) error {
 			cfg.Log.Error("demo upload failed", "err", err)
 		}
 	}
-	<-ctx.Done()
-	cfg.Log.Info("shutting down")
+	select {
+	case <-ctx.Done():
+		cfg.Log.Info("shutting down")
+	case err := <-n.done:
+		// A listener stopped on its own: do not run on half a node.
+		cfg.Log.Error("a listener failed; shutting down", "err", err)
+		n.done <- err // shutdown collects one result per listener
+	}
 	return n.shutdown()
 }
 
@@ -236,17 +246,26 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	secret := []byte(creds.PeerSecret)
 	reg := n.ops.Registry
 
-	// Origin: Upload API and the derive endpoint.
+	// Origin: Upload API and the derive endpoint. One limiter bounds all
+	// libvips work, renders and upload probes alike, to the CPUs.
 	assets := &asset.Repo{Store: st}
+	vipsWork := limit.New(cfg.RenderSlots, cfg.RenderQueue)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "refract_vips_jobs_running", Help: "libvips jobs (renders, upload probes) running."},
+			func() float64 { return float64(vipsWork.InUse()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "refract_vips_jobs_queued", Help: "libvips jobs waiting for a slot."},
+			func() float64 { return float64(vipsWork.Waiting()) }),
+	)
 	up := upload.New(upload.Config{
 		Clouds: clouds, Assets: assets, Bus: purges,
-		Probe:    limit.New(cfg.RenderSlots, cfg.RenderQueue),
+		InFlight: limit.New(cfg.MaxUploads, 4*cfg.MaxUploads),
+		Probe:    vipsWork,
 		MaxBytes: cfg.MaxUploadBytes, MaxPixels: cfg.MaxUploadPixels,
 		TempDir: filepath.Join(cfg.Data, "tmp"), DeliveryURL: n.publicURL,
 		Log: cfg.Log, Registerer: reg,
 	})
 	der := derive.New(derive.Config{
-		Assets: assets, Limit: limit.New(cfg.RenderSlots, cfg.RenderQueue), Secret: secret,
+		Assets: assets, Limit: vipsWork, Secret: secret,
 		MaxPixels: cfg.MaxOutputPixels, MaxSourceBytes: cfg.MaxUploadBytes, Log: cfg.Log, Registerer: reg,
 	})
 	mux := http.NewServeMux()

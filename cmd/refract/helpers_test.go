@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	b64 "encoding/base64"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"io"
@@ -55,20 +56,33 @@ type response struct {
 
 func fetch(t *testing.T, url string, header ...string) response {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	r, err := get(url, header...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// get is fetch for goroutines other than the test's, which must not
+// call t.Fatal.
+func get(url string, header ...string) (response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return response{}, err
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		return response{}, fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, fmt.Errorf("GET %s: %w", url, err)
 	}
-	return response{resp.StatusCode, resp.Header, b}
+	return response{resp.StatusCode, resp.Header, b}, nil
 }
 
 // expectImage checks a delivery answered 200 with a decodable image of

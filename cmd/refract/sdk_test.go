@@ -171,8 +171,11 @@ func TestCoalescing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			r := fetch(t, url)
-			if r.status != 200 || len(r.body) == 0 {
+			r, err := get(url)
+			switch {
+			case err != nil:
+				errs <- err.Error()
+			case r.status != 200 || len(r.body) == 0:
 				errs <- r.header.Get("X-Cld-Error")
 			}
 		}()

@@ -1,12 +1,15 @@
 package upload
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -90,12 +93,11 @@ func (req *request) readMultipart(r *http.Request, tmpDir string, max int64) err
 			return clderr.BadRequest("Too many parameters")
 		}
 		name := part.FormName()
-		if name == "file" && part.FileName() != "" {
-			if req.file != nil {
+		if name == "file" {
+			if req.file != nil || req.fileStr != "" {
 				return clderr.BadRequest("Only one file can be uploaded per request")
 			}
-			req.filename = part.FileName()
-			if err := req.stage(part, tmpDir, max); err != nil {
+			if err := req.readFilePart(part, tmpDir, max); err != nil {
 				return err
 			}
 			continue
@@ -108,12 +110,29 @@ func (req *request) readMultipart(r *http.Request, tmpDir string, max int64) err
 		if len(v) > maxFieldBytes || formBytes > maxFormBytes {
 			return clderr.BadRequest("Parameter %s is too long", name)
 		}
-		if name == "file" {
-			req.fileStr = string(v)
-			continue
-		}
 		req.params.Add(name, string(v))
 	}
+}
+
+// readFilePart takes the file from a multipart part: a file, or a data:
+// URI streamed through a base64 decoder (some SDKs send those as plain
+// fields, and they can be as large as any file), or a short string such
+// as a URL.
+func (req *request) readFilePart(part *multipart.Part, tmpDir string, max int64) error {
+	if part.FileName() != "" {
+		req.filename = part.FileName()
+		return req.stage(part, tmpDir, max)
+	}
+	br := bufio.NewReaderSize(part, 512)
+	if head, _ := br.Peek(5); string(head) == "data:" {
+		return req.stageDataURI(br, tmpDir, max)
+	}
+	v, err := io.ReadAll(io.LimitReader(br, maxFieldBytes+1))
+	if err != nil || len(v) > maxFieldBytes {
+		return clderr.BadRequest("Invalid file parameter")
+	}
+	req.fileStr = string(v)
+	return nil
 }
 
 // stage copies a file to a temporary file, hashing it on the way.
@@ -126,7 +145,7 @@ func (req *request) stage(r io.Reader, tmpDir string, max int64) error {
 	h := md5.New()
 	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, max+1))
 	if err != nil {
-		return clderr.BadRequest("Upload interrupted: %v", err)
+		return clderr.BadRequest("Could not read the file: %v", err)
 	}
 	if n > max {
 		return tooLarge(n, max)
@@ -136,14 +155,15 @@ func (req *request) stage(r io.Reader, tmpDir string, max int64) error {
 	return err
 }
 
-// stageDataURI decodes a data: URI file parameter into a temporary file.
-func (req *request) stageDataURI(tmpDir string, max int64) error {
-	head, data, ok := strings.Cut(strings.TrimPrefix(req.fileStr, "data:"), ",")
-	if !ok || !strings.HasSuffix(head, ";base64") {
+// stageDataURI decodes a data: URI ("data:<mime>;base64,<data>") read
+// from r into a temporary file, without holding it in memory.
+func (req *request) stageDataURI(r io.Reader, tmpDir string, max int64) error {
+	br := bufio.NewReaderSize(r, 512)
+	head, err := br.ReadSlice(',')
+	if err != nil || !bytes.HasPrefix(head, []byte("data:")) || !bytes.HasSuffix(head, []byte(";base64,")) {
 		return clderr.BadRequest("Invalid data URI: only base64 data is supported")
 	}
-	dec := base64.NewDecoder(base64.StdEncoding, strings.NewReader(data))
-	return req.stage(dec, tmpDir, max)
+	return req.stage(base64.NewDecoder(base64.StdEncoding, br), tmpDir, max)
 }
 
 // bool reads a boolean parameter the way the SDKs write them.

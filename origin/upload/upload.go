@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +33,8 @@ import (
 type Config struct {
 	Clouds    *cloud.Registry
 	Assets    *asset.Repo
-	Probe     *limit.Limiter // bounds concurrent image validation
+	InFlight  *limit.Limiter // bounds uploads being received, before any body is read
+	Probe     *limit.Limiter // bounds concurrent image validation (libvips work)
 	Bus       bus.Bus        // receives purges for invalidate=true
 	MaxBytes  int64          // largest file accepted
 	MaxPixels int            // largest image accepted
@@ -77,8 +79,17 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // staleAfter is how old a signed request's timestamp may be.
 const staleAfter = time.Hour
 
+var errBusy = clderr.New(http.StatusTooManyRequests, "Too many uploads in progress; retry")
+
 func (h *Handler) serveUpload(w http.ResponseWriter, r *http.Request) {
-	res, err := h.upload(r)
+	var res map[string]any
+	release, err := h.cfg.InFlight.Acquire(r.Context())
+	if err == nil {
+		res, err = h.upload(r)
+		release()
+	} else {
+		err = errBusy
+	}
 	if err != nil {
 		h.uploads.WithLabelValues(strconv.Itoa(clderr.Status(err))).Inc()
 		if clderr.Status(err) >= 500 {
@@ -194,7 +205,7 @@ func (h *Handler) authenticate(r *http.Request, c cloud.Cloud, p url.Values) err
 	}
 	for _, k := range []string{"api_key", "timestamp", "signature"} {
 		if p.Get(k) == "" {
-			return clderr.Unauthorized("Missing required parameter - %s", k)
+			return clderr.BadRequest("Missing required parameter - %s", k)
 		}
 	}
 	if p.Get("api_key") != c.APIKey {
@@ -204,10 +215,13 @@ func (h *Handler) authenticate(r *http.Request, c cloud.Cloud, p url.Values) err
 	if err != nil {
 		return clderr.Unauthorized("Invalid timestamp %s", p.Get("timestamp"))
 	}
-	now := h.cfg.Now()
-	if t := time.Unix(ts, 0); now.Sub(t) > staleAfter || t.Sub(now) > staleAfter {
-		return clderr.Unauthorized("Stale request - reported time is %s which is more than 1 hour ago",
-			t.UTC().Format("2006-01-02 15:04:05 -0700"))
+	now, t := h.cfg.Now(), time.Unix(ts, 0)
+	const layout = "2006-01-02 15:04:05 -0700"
+	switch {
+	case now.Sub(t) > staleAfter:
+		return clderr.Unauthorized("Stale request - reported time is %s which is more than 1 hour ago", t.UTC().Format(layout))
+	case t.Sub(now) > staleAfter:
+		return clderr.Unauthorized("Stale request - reported time is %s which is more than 1 hour in the future", t.UTC().Format(layout))
 	}
 	if !sign.VerifyUpload(p, p.Get("signature"), c.APISecret) {
 		return clderr.Unauthorized("Invalid Signature %s. String to sign - '%s'.", p.Get("signature"), sign.UploadToSign(p))
@@ -224,7 +238,7 @@ func (h *Handler) stageFile(req *request) error {
 	case s == "":
 		return clderr.BadRequest("Missing required parameter - file")
 	case strings.HasPrefix(s, "data:"):
-		return req.stageDataURI(h.cfg.TempDir, h.cfg.MaxBytes)
+		return req.stageDataURI(strings.NewReader(s), h.cfg.TempDir, h.cfg.MaxBytes)
 	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
 		return clderr.BadRequest("Remote URL uploads are not supported yet")
 	}
@@ -247,7 +261,7 @@ func (h *Handler) identify(ctx context.Context, req *request, rt string, a *asse
 	}
 	release, err := h.cfg.Probe.Acquire(ctx)
 	if err != nil {
-		return clderr.New(http.StatusTooManyRequests, "Too many uploads in progress; retry")
+		return errBusy
 	}
 	defer release()
 	buf := make([]byte, req.size)
@@ -286,7 +300,7 @@ func publicID(p url.Values, filename, rt, format string) (string, error) {
 			id = randomID(20)
 		}
 		if ext := path.Ext(filename); rt == "raw" && ext != "" {
-			id += ext
+			id += sanitize(ext)
 		}
 	}
 	if folder := strings.Trim(p.Get("folder"), "/"); folder != "" {
@@ -295,8 +309,18 @@ func publicID(p url.Values, filename, rt, format string) (string, error) {
 	if err := urlapi.ValidatePublicID(id); err != nil {
 		return "", err
 	}
+	// A folder named v<digits> would read as a version in every URL.
+	if dir := path.Dir(id); dir != "." {
+		for _, seg := range strings.Split(dir, "/") {
+			if versionLike.MatchString(seg) {
+				return "", clderr.BadRequest("Invalid public_id %s: a folder cannot be named v followed by digits", id)
+			}
+		}
+	}
 	return id, nil
 }
+
+var versionLike = regexp.MustCompile(`^v[0-9]+$`)
 
 func stem(filename string) string {
 	base := path.Base(strings.ReplaceAll(filename, "\\", "/"))

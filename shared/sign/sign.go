@@ -104,6 +104,7 @@ func uploadToSignV2(params map[string][]string) string {
 }
 
 func uploadToSign(params map[string][]string, escapeAmp bool) string {
+	params = mergeIndexed(params)
 	keys := make([]string, 0, len(params))
 	for k, v := range params {
 		if excluded[k] || strings.Join(v, ",") == "" {
@@ -126,6 +127,50 @@ func uploadToSign(params map[string][]string, escapeAmp bool) string {
 		b.WriteString(v)
 	}
 	return b.String()
+}
+
+// mergeIndexed folds array parameters sent as key[0], key[1], … into one
+// key, values joined in the sorted order of the indexed keys, as the SDKs
+// do before signing (so key[10] sorts before key[2], as theirs does).
+func mergeIndexed(params map[string][]string) map[string][]string {
+	var indexed []string
+	for k := range params {
+		if baseKey(k) != k {
+			indexed = append(indexed, k)
+		}
+	}
+	if len(indexed) == 0 {
+		return params
+	}
+	sort.Strings(indexed)
+	out := make(map[string][]string, len(params))
+	for k, v := range params {
+		if baseKey(k) == k {
+			out[k] = v
+		}
+	}
+	for _, k := range indexed {
+		b := baseKey(k)
+		out[b] = append(out[b], params[k]...)
+	}
+	return out
+}
+
+// baseKey is "name" for "name[12]", and k itself otherwise.
+func baseKey(k string) string {
+	if !strings.HasSuffix(k, "]") {
+		return k
+	}
+	i := strings.LastIndexByte(k, '[')
+	if i <= 0 || i == len(k)-2 {
+		return k
+	}
+	for _, c := range k[i+1 : len(k)-1] {
+		if c < '0' || c > '9' {
+			return k
+		}
+	}
+	return k[:i]
 }
 
 // Hex returns the hex digest of toSign+secret.

@@ -95,12 +95,13 @@ func TestNotification(t *testing.T) {
 	}
 }
 
-// The SDK's own output for a value with "&" (signature version 2), checked
-// against cloudinary-go v2.14.0 by running it.
+// The SDK's own request for a value with "&" (signature version 2) and an
+// array sent as indexed fields, as cloudinary-go v2.14.0 put it on the
+// wire, with the signatures it computed.
 func TestUploadSignatureVersion2(t *testing.T) {
 	params := map[string][]string{
 		"context": {"k=v"}, "eager": {"w_100,c_scale|w_200"},
-		"face_coordinates": {"[1,2,3,4],[5,6,7,8]"}, "folder": {"f&g"},
+		"face_coordinates[0]": {"[1,2,3,4]"}, "face_coordinates[1]": {"[5,6,7,8]"}, "folder": {"f&g"},
 		"overwrite": {"true"}, "public_id": {"folder/x"}, "tags": {"a,b"},
 		"timestamp": {"1700000000"}, "transformation": {"w_300,c_scale"},
 		"resource_type": {"image"},
@@ -123,5 +124,12 @@ func TestVerifyDeliveryDoesNotAllocate(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("VerifyDelivery allocates %v times", n)
+	}
+}
+
+func TestIndexedKeys(t *testing.T) {
+	got := UploadToSign(map[string][]string{"a[10]": {"z"}, "a[2]": {"y"}, "a[0]": {"x"}, "b[x]": {"1"}, "c[]": {"2"}})
+	if want := "a=x,z,y&b[x]=1&c[]=2"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -62,8 +62,13 @@ func ParseType(s string) (Type, bool) {
 	return 0, false
 }
 
-// MaxPublicID is Cloudinary's limit on a public_id's length.
-const MaxPublicID = 255
+// MaxPublicID is Cloudinary's limit on a public_id's length; maxSegment
+// keeps each folder or name, plus a store's suffix, under the 255 bytes
+// a file name may have.
+const (
+	MaxPublicID = 255
+	maxSegment  = 240
+)
 
 // Request is a parsed delivery URL. Its strings point into the parsed
 // path, so it is valid only as long as the path is.
@@ -324,12 +329,15 @@ func ValidatePublicID(id string) error {
 		if seg == "" || seg == "." || seg == ".." {
 			return clderr.BadRequest("Invalid public_id - %s", id)
 		}
+		if len(seg) > maxSegment {
+			return clderr.BadRequest("public_id is too long")
+		}
 	}
 	for i := 0; i < len(id); i++ {
 		switch c := id[i]; {
 		case c < 0x20 || c == 0x7f:
 			return clderr.BadRequest("Invalid public_id - control characters are not allowed")
-		case c == '?' || c == '#' || c == '\\' || c == '<' || c == '>' || c == '%' || c == '&':
+		case c == '?' || c == '#' || c == '\\' || c == '<' || c == '>' || c == '%' || c == '&' || c == '+':
 			return clderr.BadRequest("Invalid public_id - %s", id)
 		}
 	}

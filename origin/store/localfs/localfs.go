@@ -159,11 +159,19 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, opts store.PutOpt
 		}
 	}
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return store.Object{}, err
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return store.Object{}, err
+	// A Delete of a sibling may prune the directory between MkdirAll and
+	// Rename; one retry settles it.
+	for attempt := 0; ; attempt++ {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return store.Object{}, invalidName(err)
+		}
+		err := os.Rename(tmp.Name(), p)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) || attempt > 0 {
+			return store.Object{}, invalidName(err)
+		}
 	}
 	done = true
 	syncDir(dir)
@@ -241,9 +249,18 @@ func (f *FS) List(ctx context.Context, prefix, after string, limit int) ([]store
 	return out, nil
 }
 
+// notFound maps a failed lookup: a name too long to exist is not found.
 func notFound(err error) error {
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG) {
 		return store.ErrNotFound
+	}
+	return err
+}
+
+// invalidName maps a write refused for the key's shape.
+func invalidName(err error) error {
+	if errors.Is(err, syscall.ENAMETOOLONG) {
+		return store.ErrInvalidKey
 	}
 	return err
 }

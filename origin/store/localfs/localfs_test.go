@@ -3,6 +3,7 @@ package localfs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,5 +44,35 @@ func TestTempFilesAreHiddenAndSwept(t *testing.T) {
 	objs, _ := s.List(context.Background(), "", "", 0)
 	if len(objs) != 0 {
 		t.Errorf("temp files are listed: %+v", objs)
+	}
+}
+
+func TestLongNames(t *testing.T) {
+	s, _ := New(t.TempDir())
+	long := "a/" + strings.Repeat("x", 300)
+	if _, err := s.Stat(context.Background(), long); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Stat of an over-long name: %v", err)
+	}
+	if _, err := s.Put(context.Background(), long, strings.NewReader("x"), store.PutOptions{}); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("Put of an over-long name: %v", err)
+	}
+}
+
+// Deletes prune empty directories while Puts create them: neither may
+// make the other fail.
+func TestPutRacesDeletePruning(t *testing.T) {
+	s, _ := New(t.TempDir())
+	ctx := context.Background()
+	for i := 0; i < 200; i++ {
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Put(ctx, fmt.Sprintf("d/%d/b", i), strings.NewReader("b"), store.PutOptions{})
+			done <- err
+		}()
+		s.Put(ctx, fmt.Sprintf("d/%d/a", i), strings.NewReader("a"), store.PutOptions{})
+		s.Delete(ctx, fmt.Sprintf("d/%d/a", i))
+		if err := <-done; err != nil {
+			t.Fatalf("a Put lost to a Delete's pruning: %v", err)
+		}
 	}
 }
