@@ -38,11 +38,14 @@ func runSignURL(args []string, out io.Writer) error {
 		return errors.New("the path is already signed")
 	}
 	sig := sign.Delivery(string(r.AppendToSign(nil)), c.APISecret, *long)
-	// The signature goes right after /<cloud>/<resource_type>/<type>/.
+	// The signature follows /<cloud>/<resource_type>/<type>/, or
+	// /<cloud>/<form>/ for the forms that name both at once (iu, images, ...).
 	parts := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 4)
-	if len(parts) < 4 {
-		return errors.New("sign-url needs the full /<cloud>/<resource_type>/<type>/... form")
+	at := 3
+	if parts[1] != "image" && parts[1] != "raw" {
+		at = 2
 	}
-	fmt.Fprintf(out, "/%s/%s/%s/s--%s--/%s\n", parts[0], parts[1], parts[2], sig, parts[3])
+	head, tail := strings.Join(parts[:at], "/"), strings.Join(parts[at:], "/")
+	fmt.Fprintf(out, "/%s/s--%s--/%s\n", head, sig, tail)
 	return nil
 }

@@ -22,6 +22,16 @@ func TestSignURL(t *testing.T) {
 	if got, want := out.String(), "/demo/image/upload/s--2hbrSMPOjj5BJ4xV7SgFbRDevFaQNUFf--/sample.jpg\n"; got != want {
 		t.Errorf("long: got %q, want %q", got, want)
 	}
+	// The shortened and SEO forms put the signature after their one segment.
+	for path, want := range map[string]string{
+		"/demo/iu/w_300,c_scale/sample.jpg":              "/demo/iu/s--QGYkTi9b--/w_300,c_scale/sample.jpg\n",
+		"/demo/images/w_300,c_scale/sample/seo-name.jpg": "/demo/images/s--QGYkTi9b--/w_300,c_scale/sample/seo-name.jpg\n",
+	} {
+		out.Reset()
+		if err := runSignURL([]string{"-cloudinary-url", "cloudinary://k:b@demo", path}, &out); err != nil || out.String() != want {
+			t.Errorf("%s: %q %v, want %q", path, out.String(), err, want)
+		}
+	}
 	for _, bad := range [][]string{
 		{"-cloudinary-url", "cloudinary://k:b@demo"},
 		{"-cloudinary-url", "nope", "/demo/image/upload/a.jpg"},

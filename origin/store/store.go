@@ -5,6 +5,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -80,20 +81,14 @@ func ReadAll(ctx context.Context, s Store, key string, max int64) ([]byte, Objec
 	if obj.Size > max {
 		return nil, obj, errors.New("store: object too large")
 	}
-	b := make([]byte, 0, obj.Size)
-	buf := bytesWriter{b}
-	if _, err := io.Copy(&buf, io.LimitReader(rc, max+1)); err != nil {
+	// Sized up front: originals are megabytes, and growing by doubling
+	// would copy them several times.
+	buf := bytes.NewBuffer(make([]byte, 0, obj.Size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(rc, max+1)); err != nil {
 		return nil, obj, err
 	}
-	if int64(len(buf.b)) > max {
+	if int64(buf.Len()) > max {
 		return nil, obj, errors.New("store: object too large")
 	}
-	return buf.b, obj, nil
-}
-
-type bytesWriter struct{ b []byte }
-
-func (w *bytesWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
+	return buf.Bytes(), obj, nil
 }

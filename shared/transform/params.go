@@ -1,6 +1,9 @@
 package transform
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // param is one transformation parameter: its URL key, how to read its
 // value into a Component, and how to write the value back canonically.
@@ -147,7 +150,7 @@ func parseAngle(c *Component, v string) bool {
 	} else {
 		for rest := v; rest != ""; {
 			part := rest
-			if i := indexByte(rest, '.'); i >= 0 {
+			if i := strings.IndexByte(rest, '.'); i >= 0 {
 				part, rest = rest[:i], rest[i+1:]
 				if rest == "" {
 					return false
@@ -198,7 +201,7 @@ func writeAngle(b []byte, c *Component) []byte {
 }
 
 func parseEffect(c *Component, v string) bool {
-	name, arg, hasArg := cut(v, ':')
+	name, arg, hasArg := strings.Cut(v, ":")
 	for i, e := range effects {
 		if e.name == "" || e.name != name {
 			continue
@@ -256,7 +259,7 @@ func writeQuality(b []byte, c *Component) []byte {
 func parseFlags(c *Component, v string) bool {
 	var f Flags
 	for rest := v; ; {
-		part, tail, more := cut(rest, '.')
+		part, tail, more := strings.Cut(rest, ".")
 		found := false
 		for _, n := range flagNames {
 			if n.name == part {
@@ -287,20 +290,4 @@ func writeFlags(b []byte, c *Component) []byte {
 		}
 	}
 	return b
-}
-
-func cut(s string, sep byte) (before, after string, found bool) {
-	if i := indexByte(s, sep); i >= 0 {
-		return s[:i], s[i+1:], true
-	}
-	return s, "", false
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }

@@ -7,6 +7,8 @@
 package transform
 
 import (
+	"strings"
+
 	"github.com/refract-cdn/refract/shared/clderr"
 	"github.com/refract-cdn/refract/shared/format"
 )
@@ -64,7 +66,7 @@ func Parse(s string, dst *Chain) error {
 		return clderr.BadRequest("Transformation is too long (over %d characters)", MaxLength)
 	}
 	for rest := s; ; {
-		seg, tail, more := cut(rest, '/')
+		seg, tail, more := strings.Cut(rest, "/")
 		if len(dst.Components) == MaxComponents {
 			return clderr.BadRequest("Too many transformation components (at most %d)", MaxComponents)
 		}
@@ -84,8 +86,8 @@ func parseComponent(seg string, c *Component) error {
 		return clderr.BadRequest("Invalid transformation component - empty component")
 	}
 	for rest := seg; ; {
-		part, tail, more := cut(rest, ',')
-		key, val, ok := cut(part, '_')
+		part, tail, more := strings.Cut(rest, ",")
+		key, val, ok := strings.Cut(part, "_")
 		if !ok || key == "" {
 			return clderr.BadRequest("Invalid transformation component - %s", part)
 		}
@@ -203,8 +205,8 @@ func LooksLikeComponent(seg string) bool {
 		return false
 	}
 	for rest := seg; ; {
-		part, tail, more := cut(rest, ',')
-		key, _, ok := cut(part, '_')
+		part, tail, more := strings.Cut(rest, ",")
+		key, _, ok := strings.Cut(part, "_")
 		if !ok || !KnownKey(key) {
 			return false
 		}

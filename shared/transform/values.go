@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
@@ -80,31 +81,16 @@ func parseOffset(v string) (Size, bool) {
 	return Size{V: f}, true
 }
 
-func hasDot(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if v[i] == '.' {
-			return true
-		}
-	}
-	return false
-}
+func hasDot(v string) bool { return strings.IndexByte(v, '.') >= 0 }
 
 func appendSize(b []byte, s Size) []byte {
+	n := len(b)
 	b = appendFloat(b, s.V)
-	if s.Rel && !hasDotBytes(b) {
+	if s.Rel && bytes.IndexByte(b[n:], '.') < 0 {
 		// Keep fractions recognisable: w_1.0 is 100%, w_1 is one pixel.
 		b = append(b, ".0"...)
 	}
 	return b
-}
-
-func hasDotBytes(b []byte) bool {
-	for i := len(b) - 1; i >= 0 && b[i] != '_'; i-- {
-		if b[i] == '.' {
-			return true
-		}
-	}
-	return false
 }
 
 func appendFloat(b []byte, f float64) []byte {
