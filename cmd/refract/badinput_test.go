@@ -44,17 +44,8 @@ func rawUpload(t *testing.T, n *devNode, rt string, file []byte, filename, secre
 	for k, v := range extra {
 		p[k] = v
 	}
-	p.Set("signature", sign.Hex(sign.UploadToSign(p), secret, sign.SHA256))
-	p.Set("api_key", "123456789012345")
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k := range p {
-		mw.WriteField(k, p.Get(k))
-	}
-	fw, _ := mw.CreateFormFile("file", filename)
-	fw.Write(file)
-	mw.Close()
-	resp, err := http.Post("http://"+n.apiAddr+"/v1_1/testcloud/"+rt+"/upload", mw.FormDataContentType(), &body)
+	body, ctype := signedMultipart(p, secret, file, filename)
+	resp, err := http.Post("http://"+n.apiAddr+"/v1_1/testcloud/"+rt+"/upload", ctype, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +59,22 @@ func rawUpload(t *testing.T, n *devNode, rt string, file []byte, filename, secre
 }
 
 const secret = "test-secret-abc"
+
+// signedMultipart signs p with secret (SHA-256) as an SDK would and
+// encodes it with the file as a multipart body.
+func signedMultipart(p url.Values, secret string, file []byte, filename string) (*bytes.Buffer, string) {
+	p.Set("signature", sign.Hex(sign.UploadToSign(p), secret, sign.SHA256))
+	p.Set("api_key", "123456789012345")
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k := range p {
+		mw.WriteField(k, p.Get(k))
+	}
+	fw, _ := mw.CreateFormFile("file", filename)
+	fw.Write(file)
+	mw.Close()
+	return &body, mw.FormDataContentType()
+}
 
 func TestDeliveryErrors(t *testing.T) {
 	n := newNode(t, nil)
@@ -355,17 +362,8 @@ func isClosed(c chan struct{}) bool {
 // t.Fatal; it returns the HTTP status (0 if the request failed).
 func rawUploadStatus(n *devNode, file []byte, publicID string) int {
 	p := url.Values{"timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "public_id": {publicID}}
-	p.Set("signature", sign.Hex(sign.UploadToSign(p), secret, sign.SHA1))
-	p.Set("api_key", "123456789012345")
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k := range p {
-		mw.WriteField(k, p.Get(k))
-	}
-	fw, _ := mw.CreateFormFile("file", "f.jpg")
-	fw.Write(file)
-	mw.Close()
-	resp, err := http.Post("http://"+n.apiAddr+"/v1_1/testcloud/image/upload", mw.FormDataContentType(), &body)
+	body, ctype := signedMultipart(p, secret, file, "f.jpg")
+	resp, err := http.Post("http://"+n.apiAddr+"/v1_1/testcloud/image/upload", ctype, body)
 	if err != nil {
 		return 0
 	}
