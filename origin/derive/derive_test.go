@@ -56,9 +56,11 @@ func TestPeerAuth(t *testing.T) {
 	other := spec
 	other.Tx = "w_200"
 	for name, tamper := range map[string]func(*http.Request){
-		"no header":      func(r *http.Request) { r.Header.Del(peerauth.Header) },
-		"other query":    func(r *http.Request) { r.URL.RawQuery = other.Query() },
-		"replayed later": func(r *http.Request) { r.Header.Set(peerauth.Header, peerauth.Sign([]byte("peer"), "GET", r.URL.RequestURI(), time.Now().Add(-time.Hour))) },
+		"no header":   func(r *http.Request) { r.Header.Del(peerauth.Header) },
+		"other query": func(r *http.Request) { r.URL.RawQuery = other.Query() },
+		"replayed later": func(r *http.Request) {
+			r.Header.Set(peerauth.Header, peerauth.Sign([]byte("peer"), "GET", r.URL.RequestURI(), time.Now().Add(-time.Hour)))
+		},
 	} {
 		if rec := call(s, spec, "peer", tamper); rec.Code != 401 {
 			t.Errorf("%s: %d, want 401", name, rec.Code)
