@@ -194,8 +194,9 @@ func (s *Server) authorize(st *state, c *cloud.Cloud) error {
 	return nil
 }
 
-// assetHash identifies the asset an entry belongs to, for purges.
-func assetHash(b []byte, cloud string, rt, typ, publicID string) ([]byte, uint64) {
+// assetHash identifies the asset an entry belongs to, for purges; b is
+// scratch space.
+func assetHash(b []byte, cloud string, rt, typ, publicID string) uint64 {
 	b = append(b[:0], cloud...)
 	b = append(b, 0)
 	b = append(b, rt...)
@@ -203,7 +204,7 @@ func assetHash(b []byte, cloud string, rt, typ, publicID string) ([]byte, uint64
 	b = append(b, typ...)
 	b = append(b, 0)
 	b = append(b, publicID...)
-	return b, derivative.Hash(b)
+	return derivative.Hash(b)
 }
 
 func (s *Server) banned(e *cache.Entry) bool {
@@ -215,8 +216,7 @@ func (s *Server) Purge(p bus.Purge) {
 	if s.cfg.Bans == nil {
 		return
 	}
-	_, h := assetHash(nil, p.Cloud, p.ResourceType, p.Type, p.PublicID)
-	s.cfg.Bans.Add(h, p.At)
+	s.cfg.Bans.Add(assetHash(nil, p.Cloud, p.ResourceType, p.Type, p.PublicID), p.At)
 }
 
 // fetch asks the origin and caches a successful answer.
@@ -239,7 +239,7 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 		}
 		return nil, clderr.New(resp.Status, "%s", msg)
 	}
-	_, asset := assetHash(st.buf, r.Cloud, r.ResourceType.String(), r.Type.String(), r.PublicID)
+	asset := assetHash(st.buf, r.Cloud, r.ResourceType.String(), r.Type.String(), r.PublicID)
 	e := &cache.Entry{
 		Key:          append([]byte(nil), st.key...),
 		Body:         resp.Body,
