@@ -129,7 +129,7 @@ func Render(src []byte, req Request) (Result, error) {
 			return Result{}, err
 		}
 		if c.Has(transform.ParamBackground) {
-			bg = c.Background
+			bg = c.Background.Color
 		}
 	}
 	body, err := encode(img, out, chain, bg)
@@ -161,7 +161,7 @@ func apply(img *vips.Image, c *transform.Component, g geometry, maxPixels int) e
 	if g.Pad {
 		bg := white
 		if c.Has(transform.ParamBackground) {
-			bg = c.Background
+			bg = c.Background.Color
 		}
 		ink, err := inkFor(img, bg)
 		if err != nil {
@@ -181,7 +181,7 @@ func apply(img *vips.Image, c *transform.Component, g geometry, maxPixels int) e
 	}
 	if c.Has(transform.ParamBackground) && img.HasAlpha() && c.Background.A == 255 {
 		// b_ fills transparent areas.
-		if err := img.Flatten(&vips.FlattenOptions{Background: rgb(c.Background)}); err != nil {
+		if err := img.Flatten(&vips.FlattenOptions{Background: rgb(c.Background.Color)}); err != nil {
 			return vipsErr("flatten", err)
 		}
 	}

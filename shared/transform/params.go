@@ -13,96 +13,134 @@ type param struct {
 	what  string // the noun of its error: "Invalid <what> - <value>"
 	parse func(c *Component, v string) bool
 	write func(b []byte, c *Component) []byte
+	expr  bool // may be an expression of variables ("w_iw_div_2")
 }
 
 // params is sorted by key: the canonical form writes them in this order.
 var params = []param{
-	{"a", "angle", parseAngle, writeAngle},
-	{"ar", "aspect ratio", func(c *Component, v string) bool {
+	{key: "a", what: "angle", parse: parseAngle, write: writeAngle, expr: true},
+	{key: "ar", what: "aspect ratio", parse: func(c *Component, v string) bool {
 		r, ok := parseRatio(v)
-		if !ok {
-			return false
-		}
 		c.AspectRatio = r
-		return true
-	}, func(b []byte, c *Component) []byte { return appendRatio(b, c.AspectRatio) }},
-	{"b", "color", func(c *Component, v string) bool {
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendRatio(b, c.AspectRatio) }, expr: true},
+	{key: "b", what: "background", parse: func(c *Component, v string) bool {
+		bg, ok := parseBackground(v)
+		c.Background = bg
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendBackground(b, c.Background) }},
+	{key: "bo", what: "border", parse: func(c *Component, v string) bool {
+		bo, ok := parseBorder(v)
+		c.Border = bo
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendBorder(b, c.Border) }},
+	{key: "c", what: "crop mode", parse: func(c *Component, v string) bool {
+		i := indexOf(cropNames, v)
+		c.Crop = Crop(max(i, 0))
+		return i > 0
+	}, write: func(b []byte, c *Component) []byte { return append(b, c.Crop.String()...) }},
+	{key: "co", what: "color", parse: func(c *Component, v string) bool {
 		col, ok := parseColor(v)
-		if !ok {
-			return false
+		c.Color = col
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendColor(b, c.Color) }},
+	{key: "d", what: "default image", parse: func(c *Component, v string) bool {
+		c.Default = v
+		return validDefault(v)
+	}, write: func(b []byte, c *Component) []byte { return append(b, c.Default...) }},
+	{key: "dn", what: "density", parse: func(c *Component, v string) bool {
+		n, ok := intIn(v, 1, maxDensity)
+		c.Density = n
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return strconv.AppendInt(b, int64(c.Density), 10) }},
+	{key: "dpr", what: "dpr", parse: func(c *Component, v string) bool {
+		if v == "auto" {
+			c.DPR = DPR{Auto: true}
+			return true
 		}
-		c.Background = col
-		return true
-	}, func(b []byte, c *Component) []byte { return appendColor(b, c.Background) }},
-	{"c", "crop mode", func(c *Component, v string) bool {
-		for i, n := range cropNames {
-			if n != "" && n == v {
-				c.Crop = Crop(i)
-				return true
-			}
-		}
-		return false
-	}, func(b []byte, c *Component) []byte { return append(b, c.Crop.String()...) }},
-	{"dpr", "dpr", func(c *Component, v string) bool {
 		f, ok := number(v)
-		if !ok || f <= 0 || f > maxDPR {
-			return false
-		}
 		c.DPR = DPR{V: f}
-		return true
-	}, func(b []byte, c *Component) []byte { return appendFloat(b, c.DPR.V) }},
-	{"e", "effect", parseEffect, writeEffect},
-	{"f", "format", func(c *Component, v string) bool {
+		return ok && f > 0 && f <= maxDPR
+	}, write: func(b []byte, c *Component) []byte {
+		if c.DPR.Auto {
+			return append(b, "auto"...)
+		}
+		return appendFloat(b, c.DPR.V)
+	}},
+	{key: "e", what: "effect", parse: parseEffect, write: writeEffect},
+	{key: "f", what: "format", parse: func(c *Component, v string) bool {
 		f, ok := outputFormat(v)
-		if !ok {
-			return false
-		}
 		c.Format = f
-		return true
-	}, func(b []byte, c *Component) []byte { return append(b, c.Format.Ext()...) }},
-	{"fl", "flag", parseFlags, writeFlags},
-	{"g", "gravity", func(c *Component, v string) bool {
-		for i, n := range gravityNames {
-			if n != "" && n == v {
-				c.Gravity = Gravity(i)
-				return true
-			}
-		}
-		return false
-	}, func(b []byte, c *Component) []byte { return append(b, c.Gravity.String()...) }},
-	{"h", "height", func(c *Component, v string) bool {
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return append(b, c.Format.Ext()...) }},
+	{key: "fl", what: "flag", parse: parseFlags, write: writeFlags},
+	{key: "g", what: "gravity", parse: func(c *Component, v string) bool {
+		i := indexOf(gravityNames, v)
+		c.Gravity = Gravity(max(i, 0))
+		return i > 0
+	}, write: func(b []byte, c *Component) []byte { return append(b, c.Gravity.String()...) }},
+	{key: "h", what: "height", parse: func(c *Component, v string) bool {
 		s, ok := parseSize(v)
-		if !ok {
-			return false
-		}
 		c.Height = s
-		return true
-	}, func(b []byte, c *Component) []byte { return appendSize(b, c.Height) }},
-	{"q", "quality", parseQuality, writeQuality},
-	{"w", "width", func(c *Component, v string) bool {
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendSize(b, c.Height) }, expr: true},
+	{key: "l", what: "overlay", parse: func(c *Component, v string) bool {
+		l, ok := parseLayer(v, false)
+		c.Layer = l
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendLayer(b, c.Layer) }},
+	{key: "o", what: "opacity", parse: func(c *Component, v string) bool {
+		n, ok := intIn(v, 0, 100)
+		c.Opacity = uint8(n)
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return strconv.AppendInt(b, int64(c.Opacity), 10) }, expr: true},
+	{key: "pg", what: "page", parse: func(c *Component, v string) bool {
+		n, ok := intIn(v, 1, maxPage)
+		c.Page = n
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return strconv.AppendInt(b, int64(c.Page), 10) }},
+	{key: "q", what: "quality", parse: parseQuality, write: writeQuality},
+	{key: "r", what: "radius", parse: func(c *Component, v string) bool {
+		r, ok := parseRadius(v)
+		c.Radius = r
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendRadius(b, c.Radius) }, expr: true},
+	{key: "t", what: "named transformation", parse: func(c *Component, v string) bool {
+		c.Named = v
+		return validNamed(v)
+	}, write: func(b []byte, c *Component) []byte { return append(b, c.Named...) }},
+	{key: "u", what: "underlay", parse: func(c *Component, v string) bool {
+		l, ok := parseLayer(v, true)
+		c.Layer = l
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendLayer(b, c.Layer) }},
+	{key: "w", what: "width", parse: func(c *Component, v string) bool {
 		s, ok := parseSize(v)
-		if !ok {
-			return false
-		}
 		c.Width = s
-		return true
-	}, func(b []byte, c *Component) []byte { return appendSize(b, c.Width) }},
-	{"x", "x", func(c *Component, v string) bool {
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendSize(b, c.Width) }, expr: true},
+	{key: "x", what: "x", parse: func(c *Component, v string) bool {
 		s, ok := parseOffset(v)
-		if !ok {
-			return false
-		}
 		c.X = s
-		return true
-	}, func(b []byte, c *Component) []byte { return appendSize(b, c.X) }},
-	{"y", "y", func(c *Component, v string) bool {
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendSize(b, c.X) }, expr: true},
+	{key: "y", what: "y", parse: func(c *Component, v string) bool {
 		s, ok := parseOffset(v)
-		if !ok {
-			return false
-		}
 		c.Y = s
-		return true
-	}, func(b []byte, c *Component) []byte { return appendSize(b, c.Y) }},
+		return ok
+	}, write: func(b []byte, c *Component) []byte { return appendSize(b, c.Y) }, expr: true},
+	{key: "z", what: "zoom", parse: func(c *Component, v string) bool {
+		f, ok := number(v)
+		c.Zoom = f
+		return ok && f > 0 && f <= maxZoom
+	}, write: func(b []byte, c *Component) []byte { return appendFloat(b, c.Zoom) }, expr: true},
+}
+
+func appendLayer(b []byte, l Layer) []byte {
+	if l.Kind == LayerText {
+		b = append(b, "text:"...)
+	}
+	return append(b, l.ID...)
 }
 
 // Param indexes params; its bit in a Component's Set says it is present.
@@ -113,17 +151,28 @@ const (
 	ParamAngle Param = iota
 	ParamAspectRatio
 	ParamBackground
+	ParamBorder
 	ParamCrop
+	ParamColor
+	ParamDefault
+	ParamDensity
 	ParamDPR
 	ParamEffect
 	ParamFormat
 	ParamFlags
 	ParamGravity
 	ParamHeight
+	ParamOverlay
+	ParamOpacity
+	ParamPage
 	ParamQuality
+	ParamRadius
+	ParamNamed
+	ParamUnderlay
 	ParamWidth
 	ParamX
 	ParamY
+	ParamZoom
 )
 
 // lookup finds a parameter by key without allocating.
@@ -200,37 +249,6 @@ func writeAngle(b []byte, c *Component) []byte {
 	return b
 }
 
-func parseEffect(c *Component, v string) bool {
-	name, arg, hasArg := strings.Cut(v, ":")
-	for i, e := range effects {
-		if e.name == "" || e.name != name {
-			continue
-		}
-		eff := Effect{Kind: EffectKind(i), Level: e.def}
-		if hasArg {
-			n, err := strconv.Atoi(arg)
-			if e.max == 0 || err != nil || n < e.min || n > e.max {
-				return false
-			}
-			eff.Level = n
-		}
-		c.Effect = eff
-		return true
-	}
-	return false
-}
-
-func writeEffect(b []byte, c *Component) []byte {
-	e := effects[c.Effect.Kind]
-	b = append(b, e.name...)
-	if e.max > 0 {
-		// The default level is written out, so e_blur and e_blur:100 share a key.
-		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(c.Effect.Level), 10)
-	}
-	return b
-}
-
 func parseQuality(c *Component, v string) bool {
 	for i, n := range autoQualityNames {
 		if n != "" && n == v {
@@ -254,40 +272,4 @@ func writeQuality(b []byte, c *Component) []byte {
 		return append(b, autoQualityNames[c.Quality.Auto]...)
 	}
 	return strconv.AppendInt(b, int64(c.Quality.Q), 10)
-}
-
-func parseFlags(c *Component, v string) bool {
-	var f Flags
-	for rest := v; ; {
-		part, tail, more := strings.Cut(rest, ".")
-		found := false
-		for _, n := range flagNames {
-			if n.name == part {
-				f |= n.f
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-		if !more {
-			break
-		}
-		rest = tail
-	}
-	c.Flags = f
-	return true
-}
-
-func writeFlags(b []byte, c *Component) []byte {
-	n := len(b)
-	for _, f := range flagNames {
-		if c.Flags&f.f != 0 {
-			if len(b) > n {
-				b = append(b, '.')
-			}
-			b = append(b, f.name...)
-		}
-	}
-	return b
 }

@@ -106,20 +106,20 @@ func TestErrors(t *testing.T) {
 		"e_grayscale:5":       "Invalid effect - grayscale:5",
 		"a_sideways":          "Invalid angle - sideways",
 		"a_400":               "Invalid angle - 400",
-		"b_notacolour":        "Invalid color - notacolour",
-		"b_rgb:12345":         "Invalid color - rgb:12345",
+		"b_notacolour":        "Invalid background - notacolour",
+		"b_rgb:12345":         "Invalid background - rgb:12345",
 		"fl_bogus":            "Invalid flag - bogus",
 		"ar_0:1":              "Invalid aspect ratio - 0:1",
 		"ar_1001":             "Invalid aspect ratio - 1001",
 		"ar_1:5000":           "Invalid aspect ratio - 1:5000",
 		"ar_9999999999999999": "Invalid aspect ratio - 9999999999999999",
 		"dpr_9":               "Invalid dpr - 9",
-		"foo_bar":             "Invalid transformation component - foo_bar",
+		"foo_bar":             "Invalid transformation parameter - foo",
 		"w300":                "Invalid transformation component - w300",
 		"w_100//h_100":        "Invalid transformation component - empty component",
 		"zz":                  "Invalid transformation component - zz",
 		"g_auto,c_scale,w_10": "Use auto gravity only with crop, fill, lfill, fill_pad or thumb",
-		"l_logo":              "Transformation parameter l_ is not supported yet",
+		"fps_10":              "Transformation parameter fps_ is not supported yet",
 	}
 	var ch Chain
 	for in, want := range cases {
@@ -153,8 +153,10 @@ func TestLooksLikeComponent(t *testing.T) {
 
 func TestParseAndCanonicalDoNotAllocate(t *testing.T) {
 	var ch Chain
-	buf := make([]byte, 0, 256)
-	const tx = "w_300,h_200,c_fill,g_north,q_auto,f_auto/e_sharpen:80/b_rgb:ff0000,a_90"
+	buf := make([]byte, 0, 1024)
+	const tx = "w_300,h_200,c_fill,g_north,q_auto,f_auto/e_sharpen:80/b_rgb:ff0000,a_90" +
+		"/$w_200,if_iw_gt_400,w_$w_mul_2,e_outline:inner:5:10/l_docs:logo,w_0.2/fl_layer_apply.attachment:x,g_south_east" +
+		"/l_text:Arial_20_bold:Hi%20there,co_red/fl_layer_apply,r_10:20,bo_2px_solid_blue,o_50,z_1.5,t_thumb,d_a:b.png"
 	_ = Parse(tx, &ch)
 	n := testing.AllocsPerRun(200, func() {
 		if err := Parse(tx, &ch); err != nil {

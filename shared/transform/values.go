@@ -153,13 +153,20 @@ const (
 	CropLPad
 	CropCrop
 	CropThumb
+	CropFillPad
+	CropMPad
+	CropAuto
 )
 
 var cropNames = []string{
 	CropScale: "scale", CropFit: "fit", CropLimit: "limit", CropMFit: "mfit",
 	CropFill: "fill", CropLFill: "lfill", CropPad: "pad", CropLPad: "lpad",
-	CropCrop: "crop", CropThumb: "thumb",
+	CropCrop: "crop", CropThumb: "thumb", CropFillPad: "fill_pad", CropMPad: "mpad",
+	CropAuto: "auto",
 }
+
+// unsupportedCrops are Cloudinary modes that need add-ons Refract lacks.
+var unsupportedCrops = []string{"imagga_crop", "imagga_scale", "auto_pad"}
 
 func (c Crop) String() string { return cropNames[c] }
 
@@ -179,14 +186,20 @@ const (
 	GravitySouthEast
 	GravityXYCenter
 	GravityAuto
+	GravityFace
+	GravityFaces
 )
 
 var gravityNames = []string{
 	GravityNorthWest: "north_west", GravityNorth: "north", GravityNorthEast: "north_east",
 	GravityWest: "west", GravityCenter: "center", GravityEast: "east",
 	GravitySouthWest: "south_west", GravitySouth: "south", GravitySouthEast: "south_east",
-	GravityXYCenter: "xy_center", GravityAuto: "auto",
+	GravityXYCenter: "xy_center", GravityAuto: "auto", GravityFace: "face",
+	GravityFaces: "faces",
 }
+
+// Faces reports whether g centres on detected faces.
+func (g Gravity) Faces() bool { return g == GravityFace || g == GravityFaces }
 
 func (g Gravity) String() string { return gravityNames[g] }
 
@@ -239,9 +252,11 @@ type Quality struct {
 	Auto AutoQuality
 }
 
-// DPR is a device pixel ratio.
+// DPR is a device pixel ratio, or Auto: taken from the client's hints
+// by the edge, which writes the resolved number into the chain.
 type DPR struct {
-	V float64
+	V    float64
+	Auto bool
 }
 
 // Angle is an a_ value: degrees clockwise plus mode flags.
@@ -256,13 +271,18 @@ type AngleMode uint8
 const (
 	AngleHFlip AngleMode = 1 << iota
 	AngleVFlip
-	AngleIgnore // do not apply EXIF orientation
+	AngleIgnore    // do not apply EXIF orientation
+	AngleAutoRight // rotate 90° clockwise if that matches the box better
+	AngleAutoLeft  // likewise, counter-clockwise
 )
 
 var angleModeNames = [...]struct {
 	m    AngleMode
 	name string
-}{{AngleHFlip, "hflip"}, {AngleVFlip, "vflip"}, {AngleIgnore, "ignore"}}
+}{
+	{AngleAutoLeft, "auto_left"}, {AngleAutoRight, "auto_right"},
+	{AngleHFlip, "hflip"}, {AngleVFlip, "vflip"}, {AngleIgnore, "ignore"},
+}
 
 // Color is an RGBA colour.
 type Color struct {
@@ -339,47 +359,158 @@ func appendColor(b []byte, c Color) []byte {
 	return b
 }
 
-// Effect is an e_ value: a kind and its strength.
-type Effect struct {
-	Kind  EffectKind
-	Level int
-}
-
-// EffectKind names an e_ effect.
-type EffectKind uint8
-
-const (
-	EffectNone EffectKind = iota
-	EffectBlur
-	EffectGrayscale
-	EffectSharpen
-)
-
-// effects describes each e_ effect's optional level: its range and default.
-// A kind with max == 0 takes no level.
-var effects = []struct {
-	name          string
-	min, max, def int
-}{
-	EffectBlur:      {"blur", 1, 2000, 100},
-	EffectGrayscale: {"grayscale", 0, 0, 0},
-	EffectSharpen:   {"sharpen", 1, 2000, 100},
-}
-
-// Flags is the set of fl_ flags.
-type Flags uint32
-
-const (
-	FlagProgressive Flags = 1 << iota
-)
-
-var flagNames = [...]struct {
-	f    Flags
-	name string
-}{{FlagProgressive, "progressive"}}
-
 // outputFormat validates an f_ value.
 func outputFormat(v string) (format.Format, bool) {
 	f := format.FromExt(v)
 	return f, f == format.Auto || f.Writable()
+}
+
+// BackgroundMode says how b_ fills: a colour, the image's own dominant
+// border colour (auto), or a blurred, stretched copy of the image.
+type BackgroundMode uint8
+
+const (
+	BackgroundColor       BackgroundMode = iota
+	BackgroundAuto                       // b_auto, b_auto:border
+	BackgroundPredominant                // b_auto:predominant
+	BackgroundBlurred                    // b_blurred[:intensity[:brightness]]
+)
+
+// Background is a b_ value.
+type Background struct {
+	Color
+	Mode       BackgroundMode
+	Blur       int // 1–2000, b_blurred's intensity
+	Brightness int // -300–100, b_blurred's brightness
+}
+
+func parseBackground(v string) (Background, bool) {
+	switch v {
+	case "auto", "auto:border":
+		return Background{Color: Color{255, 255, 255, 255}, Mode: BackgroundAuto}, true
+	case "auto:predominant":
+		return Background{Color: Color{255, 255, 255, 255}, Mode: BackgroundPredominant}, true
+	}
+	if rest, ok := strings.CutPrefix(v, "blurred"); ok {
+		b := Background{Color: Color{255, 255, 255, 255}, Mode: BackgroundBlurred, Blur: 100}
+		if rest == "" {
+			return b, true
+		}
+		if rest[0] != ':' {
+			return Background{}, false
+		}
+		blur, bright, two := strings.Cut(rest[1:], ":")
+		n, err := strconv.Atoi(blur)
+		if err != nil || n < 1 || n > 2000 {
+			return Background{}, false
+		}
+		b.Blur = n
+		if two {
+			m, err := strconv.Atoi(bright)
+			if err != nil || m < -300 || m > 100 {
+				return Background{}, false
+			}
+			b.Brightness = m
+		}
+		return b, true
+	}
+	c, ok := parseColor(v)
+	return Background{Color: c}, ok
+}
+
+func appendBackground(b []byte, bg Background) []byte {
+	switch bg.Mode {
+	case BackgroundAuto:
+		return append(b, "auto"...)
+	case BackgroundPredominant:
+		return append(b, "auto:predominant"...)
+	case BackgroundBlurred:
+		b = append(b, "blurred:"...)
+		b = strconv.AppendInt(b, int64(bg.Blur), 10)
+		if bg.Brightness != 0 {
+			b = append(b, ':')
+			b = strconv.AppendInt(b, int64(bg.Brightness), 10)
+		}
+		return b
+	}
+	return appendColor(b, bg.Color)
+}
+
+// Radius is an r_ value: up to four corner radii, clockwise from the top
+// left, or Max for an ellipse.
+type Radius struct {
+	R   [4]float64
+	N   uint8 // how many values were written (1–4)
+	Max bool
+}
+
+// Corners expands the written radii the way CSS border-radius does.
+func (r Radius) Corners() [4]float64 {
+	switch r.N {
+	case 1:
+		return [4]float64{r.R[0], r.R[0], r.R[0], r.R[0]}
+	case 2:
+		return [4]float64{r.R[0], r.R[1], r.R[0], r.R[1]}
+	case 3:
+		return [4]float64{r.R[0], r.R[1], r.R[2], r.R[1]}
+	}
+	return r.R
+}
+
+func parseRadius(v string) (Radius, bool) {
+	if v == "max" {
+		return Radius{Max: true}, true
+	}
+	var r Radius
+	for rest := v; ; {
+		part, tail, more := strings.Cut(rest, ":")
+		f, ok := number(part)
+		if !ok || f > maxPixels || r.N == 4 {
+			return Radius{}, false
+		}
+		r.R[r.N] = f
+		r.N++
+		if !more {
+			return r, true
+		}
+		rest = tail
+	}
+}
+
+func appendRadius(b []byte, r Radius) []byte {
+	if r.Max {
+		return append(b, "max"...)
+	}
+	for i := 0; i < int(r.N); i++ {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = appendFloat(b, r.R[i])
+	}
+	return b
+}
+
+// Border is a bo_ value: "4px_solid_black".
+type Border struct {
+	Width int
+	Color Color
+}
+
+func parseBorder(v string) (Border, bool) {
+	w, rest, ok := strings.Cut(v, "px_solid_")
+	if !ok {
+		return Border{}, false
+	}
+	n, err := strconv.Atoi(w)
+	if err != nil || n < 1 || n > 1000 || w[0] == '+' {
+		return Border{}, false
+	}
+	c, ok := parseColor(rest)
+	return Border{Width: n, Color: c}, ok
+}
+
+func appendBorder(b []byte, bo Border) []byte {
+	b = strconv.AppendInt(b, int64(bo.Width), 10)
+	b = append(b, "px_solid_"...)
+	return appendColor(b, bo.Color)
 }
