@@ -1,6 +1,7 @@
 package render
 
 import (
+	"image"
 	"math"
 
 	"github.com/refract-cdn/refract/shared/clderr"
@@ -38,9 +39,10 @@ func (g geometry) Scales(inW, inH int) bool { return g.ResizeW != inW || g.Resiz
 
 // plan computes the geometry of component c on an inW×inH input. The
 // rules follow Cloudinary's crop modes: scale and fill may upscale, limit,
-// lfill, lpad and thumb never do, mfit only does; an absent mode with a
-// width or height scales.
-func plan(inW, inH int, c *transform.Component, maxPixels int) (geometry, error) {
+// lfill, lpad and thumb never do, mfit and mpad only do; an absent mode
+// with a width or height scales. focus is the detected faces' box (in
+// input pixels) for face gravities, or empty.
+func plan(inW, inH int, c *transform.Component, maxPixels int, focus image.Rectangle) (geometry, error) {
 	g := geometry{ResizeW: inW, ResizeH: inH}
 	hasW, hasH := c.Has(transform.ParamWidth), c.Has(transform.ParamHeight)
 	var w, h float64
@@ -77,6 +79,9 @@ func plan(inW, inH int, c *transform.Component, maxPixels int) (geometry, error)
 		w, h, hasW, hasH = float64(inW)*dpr, float64(inH)*dpr, true, true
 	}
 	if !hasW && !hasH {
+		if c.Crop == transform.CropCrop && c.Gravity.Faces() && !focus.Empty() {
+			cropOnFaces(&g, focus, inW, inH, false, false, 0, 0, zoom(c))
+		}
 		return g, checkSize(g, inW, inH, maxPixels)
 	}
 	tw, th := px(w), px(h)
@@ -98,23 +103,36 @@ func plan(inW, inH int, c *transform.Component, maxPixels int) (geometry, error)
 	if !compass {
 		fx, fy = 0.5, 0.5
 	}
+	faces := c.Gravity.Faces() && !focus.Empty()
+	smart := c.Gravity == transform.GravityAuto || c.Crop == transform.CropAuto && !c.Has(transform.ParamGravity)
 	crop := func(cw, ch int) {
 		cw, ch = min(cw, g.ResizeW), min(ch, g.ResizeH)
 		if cw == g.ResizeW && ch == g.ResizeH {
 			return
 		}
 		g.Crop, g.CropW, g.CropH = true, cw, ch
-		g.Smart = c.Gravity == transform.GravityAuto
+		g.Smart = smart
 		g.CropX = int(math.Round(float64(g.ResizeW-cw) * fx))
 		g.CropY = int(math.Round(float64(g.ResizeH-ch) * fy))
+		if faces {
+			// Centre the region on the faces, as far as the edges allow.
+			s := float64(g.ResizeW) / fw
+			cx, cy := float64(focus.Min.X+focus.Max.X)/2*s, float64(focus.Min.Y+focus.Max.Y)/2*s
+			g.CropX = clamp(int(math.Round(cx-float64(cw)/2)), 0, g.ResizeW-cw)
+			g.CropY = clamp(int(math.Round(cy-float64(ch)/2)), 0, g.ResizeH-ch)
+		}
 	}
 	pad := func(pw, ph int) {
-		if pw == g.ResizeW && ph == g.ResizeH {
+		cw, ch := g.ResizeW, g.ResizeH
+		if g.Crop {
+			cw, ch = g.CropW, g.CropH
+		}
+		if pw == cw && ph == ch {
 			return
 		}
-		g.Pad, g.PadW, g.PadH = true, max(pw, g.ResizeW), max(ph, g.ResizeH)
-		g.PadX = int(math.Round(float64(g.PadW-g.ResizeW) * fx))
-		g.PadY = int(math.Round(float64(g.PadH-g.ResizeH) * fy))
+		g.Pad, g.PadW, g.PadH = true, max(pw, cw), max(ph, ch)
+		g.PadX = int(math.Round(float64(g.PadW-cw) * fx))
+		g.PadY = int(math.Round(float64(g.PadH-ch) * fy))
 	}
 	switch c.Crop {
 	case transform.CropNone, transform.CropScale:
@@ -130,33 +148,108 @@ func plan(inW, inH int, c *transform.Component, maxPixels int) (geometry, error)
 		scaleBy(math.Min(fit, 1))
 	case transform.CropMFit:
 		scaleBy(math.Max(fit, 1))
-	case transform.CropFill:
+	case transform.CropFill, transform.CropAuto:
 		if !(hasW && hasH) {
 			scaleBy(fit)
 			break
 		}
 		scaleBy(cover)
 		crop(tw, th)
-	case transform.CropLFill, transform.CropThumb:
+	case transform.CropThumb:
+		if faces && hasW && hasH {
+			thumbOnFaces(&g, focus, inW, inH, tw, th, zoom(c))
+			break
+		}
+		fallthrough
+	case transform.CropLFill:
 		if !(hasW && hasH) {
 			scaleBy(math.Min(fit, 1))
 			break
 		}
 		scaleBy(math.Min(cover, 1))
 		crop(tw, th)
-	case transform.CropPad, transform.CropLPad:
+	case transform.CropFillPad:
+		if !(hasW && hasH) {
+			scaleBy(fit)
+			break
+		}
+		// Fill, but never crop away more than a fifth of the image on the
+		// cropped axis: what is left over is padded instead.
+		scaleBy(math.Min(cover, fit/fillPadKeep))
+		crop(tw, th)
+		pad(tw, th)
+	case transform.CropPad, transform.CropLPad, transform.CropMPad:
 		s := fit
-		if c.Crop == transform.CropLPad {
+		switch c.Crop {
+		case transform.CropLPad:
 			s = math.Min(s, 1)
+		case transform.CropMPad:
+			s = math.Max(s, 1)
 		}
 		scaleBy(s)
 		if hasW && hasH {
 			pad(tw, th)
 		}
 	case transform.CropCrop:
+		if faces {
+			cropOnFaces(&g, focus, inW, inH, hasW, hasH, tw, th, zoom(c))
+			break
+		}
 		cropAt(&g, c, inW, inH, hasW, hasH, tw, th, fx, fy)
+		g.Smart = smart
 	}
 	return g, checkSize(g, inW, inH, maxPixels)
+}
+
+// fillPadKeep is the least share of each axis c_fill_pad keeps.
+const fillPadKeep = 0.8
+
+func zoom(c *transform.Component) float64 {
+	if c.Has(transform.ParamZoom) {
+		return c.Zoom
+	}
+	return 1
+}
+
+// faceContext is how much larger than the faces' box a face crop is at
+// zoom 1: enough for hair and shoulders. z_ divides it.
+const faceContext = 2.0
+
+// thumbOnFaces plans c_thumb with face gravity: a region of the target's
+// aspect ratio around the faces, with context that zoom narrows, scaled
+// to tw×th. The region is never smaller than the target, so a thumbnail
+// adds context rather than upscaling.
+func thumbOnFaces(g *geometry, focus image.Rectangle, inW, inH, tw, th int, z float64) {
+	ar := float64(tw) / float64(th)
+	ctxW, ctxH := float64(focus.Dx())*faceContext/z, float64(focus.Dy())*faceContext/z
+	rw := math.Max(ctxW, ctxH*ar)
+	rw = math.Max(rw, float64(tw))
+	rh := rw / ar
+	if f := math.Min(float64(inW)/rw, float64(inH)/rh); f < 1 {
+		rw, rh = rw*f, rh*f
+	}
+	s := float64(tw) / rw
+	g.ResizeW, g.ResizeH = px(float64(inW)*s), px(float64(inH)*s)
+	cw, ch := min(tw, g.ResizeW), min(th, g.ResizeH)
+	cx, cy := float64(focus.Min.X+focus.Max.X)/2*s, float64(focus.Min.Y+focus.Max.Y)/2*s
+	g.Crop, g.CropW, g.CropH = true, cw, ch
+	g.CropX = clamp(int(math.Round(cx-float64(cw)/2)), 0, g.ResizeW-cw)
+	g.CropY = clamp(int(math.Round(cy-float64(ch)/2)), 0, g.ResizeH-ch)
+}
+
+// cropOnFaces plans c_crop with face gravity: a w×h region centred on
+// the faces, or without a size the faces' box with context.
+func cropOnFaces(g *geometry, focus image.Rectangle, inW, inH int, hasW, hasH bool, tw, th int, z float64) {
+	cw, ch := tw, th
+	if !hasW || !hasH {
+		cw = px(float64(focus.Dx()) * faceContext / z)
+		ch = px(float64(focus.Dy()) * faceContext / z)
+	}
+	cw, ch = min(cw, inW), min(ch, inH)
+	cx, cy := float64(focus.Min.X+focus.Max.X)/2, float64(focus.Min.Y+focus.Max.Y)/2
+	g.Crop, g.CropW, g.CropH = true, cw, ch
+	g.CropX = clamp(int(math.Round(cx-float64(cw)/2)), 0, inW-cw)
+	g.CropY = clamp(int(math.Round(cy-float64(ch)/2)), 0, inH-ch)
 }
 
 // checkSize bounds the output and any upscaled intermediate; the input
@@ -213,7 +306,6 @@ func cropAt(g *geometry, c *transform.Component, inW, inH int, hasW, hasH bool, 
 	g.CropW, g.CropH = cw, ch
 	g.CropX = clamp(int(math.Round(left)), 0, inW-cw)
 	g.CropY = clamp(int(math.Round(top)), 0, inH-ch)
-	g.Smart = c.Gravity == transform.GravityAuto
 }
 
 // px rounds a computed length to whole pixels, half up, never below 1.

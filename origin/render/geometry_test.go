@@ -1,6 +1,7 @@
 package render
 
 import (
+	"image"
 	"testing"
 
 	"github.com/refract-cdn/refract/shared/transform"
@@ -52,7 +53,7 @@ func TestPlan(t *testing.T) {
 		{1200, 800, "e_blur", [2]int{1200, 800}, [2]int{1200, 800}},
 	}
 	for _, c := range cases {
-		g, err := plan(c.inW, c.inH, comp(t, c.tx), 25e6)
+		g, err := plan(c.inW, c.inH, comp(t, c.tx), 25e6, image.Rectangle{})
 		if err != nil {
 			t.Errorf("%dx%d %s: %v", c.inW, c.inH, c.tx, err)
 			continue
@@ -68,7 +69,7 @@ func TestPlan(t *testing.T) {
 func TestPlanPlacement(t *testing.T) {
 	check := func(tx string, want geometry) {
 		t.Helper()
-		g, err := plan(1200, 800, comp(t, tx), 25e6)
+		g, err := plan(1200, 800, comp(t, tx), 25e6, image.Rectangle{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +90,66 @@ func TestPlanPlacement(t *testing.T) {
 }
 
 func TestPlanTooLarge(t *testing.T) {
-	if _, err := plan(1200, 800, comp(t, "w_10000,h_10000,c_scale"), 25e6); err == nil {
+	if _, err := plan(1200, 800, comp(t, "w_10000,h_10000,c_scale"), 25e6, image.Rectangle{}); err == nil {
 		t.Error("a 100 MP output was accepted")
+	}
+}
+
+func TestPlanNewModes(t *testing.T) {
+	none := image.Rectangle{}
+	face := image.Rect(800, 100, 900, 220) // a 100×120 face near the top right of 1200×800
+	cases := []struct {
+		inW, inH int
+		tx       string
+		focus    image.Rectangle
+		out      [2]int
+		check    func(g geometry) bool
+	}{
+		// fill_pad keeps at least 80%: 1200×800 into 200×400 would keep a third.
+		{1200, 800, "c_fill_pad,g_auto,w_200,h_400", none, [2]int{200, 400}, func(g geometry) bool {
+			return g.Crop && g.Pad && g.CropW == 200 && g.CropH == 167 && g.PadY > 0
+		}},
+		// A small change of aspect is a plain fill.
+		{1200, 800, "c_fill_pad,g_auto,w_300,h_220", none, [2]int{300, 220}, func(g geometry) bool { return g.Crop && !g.Pad }},
+		{300, 200, "c_mpad,w_600,h_600", none, [2]int{600, 600}, func(g geometry) bool { return g.ResizeW == 600 && g.Pad }},
+		{1200, 800, "c_mpad,w_600,h_600", none, [2]int{1200, 800}, func(g geometry) bool { return g.ResizeW == 1200 && !g.Crop }},
+		{1200, 800, "c_auto,w_200,h_200", none, [2]int{200, 200}, func(g geometry) bool { return g.Smart }},
+		{1200, 800, "c_fill,g_auto,w_200,h_200", none, [2]int{200, 200}, func(g geometry) bool { return g.Smart }},
+		// Face fill: the crop covers the face's centre (850, 160) scaled by 1/4.
+		{1200, 800, "c_fill,g_face,w_100,h_200", face, [2]int{100, 200}, func(g geometry) bool {
+			cx := 850 * g.ResizeW / 1200
+			return g.CropX <= cx && cx < g.CropX+g.CropW
+		}},
+		// No face found: centre.
+		{1200, 800, "c_fill,g_face,w_100,h_200", none, [2]int{100, 200}, func(g geometry) bool {
+			return g.CropX == (g.ResizeW-100)/2
+		}},
+		// Thumb on a face: a 2x context box of 200×240 at aspect 1 → 240×240 → scaled to 120.
+		{1200, 800, "c_thumb,g_face,w_120,h_120", face, [2]int{120, 120}, func(g geometry) bool {
+			s := float64(g.ResizeW) / 1200
+			fx0, fx1 := int(800*s), int(900*s)
+			return g.ResizeW == 600 && g.CropX <= fx0 && fx1 <= g.CropX+g.CropW
+		}},
+		// Zoom 2 halves the context: the face fills the thumbnail.
+		{1200, 800, "c_thumb,g_face,w_120,h_120,z_2", face, [2]int{120, 120}, func(g geometry) bool { return g.ResizeW == 1200 }},
+		// Thumb never upscales: a 600 px thumb of a small face takes more context.
+		{1200, 800, "c_thumb,g_face,w_600,h_600", face, [2]int{600, 600}, func(g geometry) bool { return g.ResizeW == 1200 }},
+		// Crop on a face with no size: the face with context, centred.
+		{1200, 800, "c_crop,g_face", face, [2]int{200, 240}, func(g geometry) bool { return g.CropX == 750 && g.CropY == 40 }},
+		{1200, 800, "c_crop,g_faces,w_100,h_100", face, [2]int{100, 100}, func(g geometry) bool { return g.CropX == 800 && g.CropY == 110 }},
+	}
+	for _, c := range cases {
+		g, err := plan(c.inW, c.inH, comp(t, c.tx), 25e6, c.focus)
+		if err != nil {
+			t.Errorf("%s: %v", c.tx, err)
+			continue
+		}
+		if w, h := g.Out(); w != c.out[0] || h != c.out[1] {
+			t.Errorf("%dx%d %s: out %dx%d, want %v (%+v)", c.inW, c.inH, c.tx, w, h, c.out, g)
+			continue
+		}
+		if !c.check(g) {
+			t.Errorf("%dx%d %s: geometry %+v fails its check", c.inW, c.inH, c.tx, g)
+		}
 	}
 }

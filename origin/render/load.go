@@ -1,6 +1,7 @@
 package render
 
 import (
+	"image"
 	"math"
 
 	"github.com/refract-cdn/refract/origin/vips"
@@ -57,7 +58,7 @@ func loadForChain(src []byte, f format.Format, chain *transform.Chain, maxPixels
 	head.Close()
 	shrink := 1.0
 	if !chain.Empty() {
-		if first, err = plan(info.Width, info.Height, &chain.Components[0], maxPixels); err != nil {
+		if first, err = plan(info.Width, info.Height, &chain.Components[0], maxPixels, image.Rectangle{}); err != nil {
 			return nil, first, err
 		}
 		if (f == format.JPEG || f == format.WebP) && first.Scales(info.Width, info.Height) {

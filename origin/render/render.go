@@ -10,6 +10,7 @@ package render
 import (
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"runtime"
 	"strings"
@@ -121,7 +122,7 @@ func Render(src []byte, req Request) (Result, error) {
 		c := &chain.Components[i]
 		g := first
 		if i > 0 {
-			if g, err = plan(img.Width(), img.Height(), c, req.MaxPixels); err != nil {
+			if g, err = plan(img.Width(), img.Height(), c, req.MaxPixels, image.Rectangle{}); err != nil {
 				return Result{}, err
 			}
 		}
