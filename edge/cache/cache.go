@@ -19,6 +19,8 @@ type Entry struct {
 	ETag         string
 	CacheControl string
 	Vary         string // "" or the Vary header value
+	Disposition  string // Content-Disposition, for fl_attachment
+	Error        string // X-Cld-Error on a success: a d_ default image was delivered
 	Asset        uint64 // hash of the asset identity, for purges
 	Stored       int64  // unix nanoseconds
 }

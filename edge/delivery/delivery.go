@@ -92,11 +92,12 @@ func New(cfg Config) *Server {
 
 // state is the per-request scratch space, pooled so hits allocate nothing.
 type state struct {
-	req   urlapi.Request
-	chain transform.Chain
-	canon []byte
-	key   []byte
-	buf   []byte
+	req     urlapi.Request
+	chain   transform.Chain
+	canon   []byte
+	key     []byte
+	buf     []byte
+	dprAuto bool // the chain's dpr_auto was resolved from client hints
 }
 
 // Handle is the fasthttp handler.
@@ -140,6 +141,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	if r.ResourceType == urlapi.Raw && !st.chain.Empty() {
 		return errRawTx
 	}
+	st.dprAuto = resolveDPR(&st.chain, &ctx.Request.Header)
 	st.canon = st.chain.AppendCanonical(st.canon[:0])
 	f := derivative.OutputFormat(r, &st.chain)
 	var acc format.Accepts
@@ -255,8 +257,15 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 		// other URL may show a newer version after an overwrite.
 		e.CacheControl, ttl = s.unversioned, s.cfg.MaxAge
 	}
-	if f == format.Auto {
-		e.Vary = "Accept"
+	if st.chain.Flags()&transform.FlagImmutableCache != 0 {
+		e.CacheControl, ttl = immutable, s.cfg.ImmutableTTL
+	}
+	e.Vary = vary(f == format.Auto, st.dprAuto)
+	if resp.Error != "" {
+		e.Error = resp.Error // a d_ default image stands in for a missing asset
+	}
+	if st.chain.Flags()&transform.FlagAttachment != 0 {
+		e.Disposition = disposition(&st.chain, r, resp.ContentType)
 	}
 	if ttl > 0 {
 		s.cfg.Cache.Set(h, e, ttl)
@@ -272,6 +281,12 @@ func (s *Server) write(ctx *fasthttp.RequestCtx, e *cache.Entry, outcome string)
 	h.Set(fasthttp.HeaderAccessControlAllowOrigin, "*")
 	if e.Vary != "" {
 		h.Set(fasthttp.HeaderVary, e.Vary)
+	}
+	if e.Disposition != "" {
+		h.Set(fasthttp.HeaderContentDisposition, e.Disposition)
+	}
+	if e.Error != "" {
+		h.Set("X-Cld-Error", e.Error)
 	}
 	h.SetContentType(e.ContentType)
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.ETag) {

@@ -2,7 +2,10 @@
 // writes, and maps them to extensions and MIME types.
 package format
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // Format is an image format. Auto is only ever a requested output
 // format: the edge and origin resolve it per client and source.
@@ -21,6 +24,7 @@ const (
 	PDF
 	BMP
 	ICO
+	JSON // fl_getinfo's answer: not an image, but a derivative all the same
 	Auto
 	count
 )
@@ -43,6 +47,7 @@ var info = [count]struct {
 	PDF:     {"pdf", "application/pdf", true, false, false},
 	BMP:     {"bmp", "image/bmp", false, false, false},
 	ICO:     {"ico", "image/x-icon", true, false, false},
+	JSON:    {"json", "application/json", false, false, false},
 	Auto:    {"auto", "", false, false, false},
 }
 
@@ -71,8 +76,23 @@ func FromExt(ext string) Format {
 		return BMP
 	case "ico":
 		return ICO
+	case "json":
+		return JSON
 	case "auto":
 		return Auto
+	}
+	return Unknown
+}
+
+// FromMIME maps a Content-Type (parameters ignored) to a format.
+func FromMIME(ct string) Format {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	for f := JPEG; f < Auto; f++ {
+		if info[f].mime == ct {
+			return f
+		}
 	}
 	return Unknown
 }
