@@ -38,45 +38,14 @@ type Info struct {
 	Format        format.Format
 	Width, Height int // as displayed, after EXIF orientation
 	Alpha         bool
-	Pages         int
+	Pages         int   // pages or frames in the file
+	PageHeight    int   // one page's height in the loaded image, as stored
+	Delay         []int // per frame, in ms, for an animation
+	Loop          int   // an animation's loop count; 0 is forever
 }
 
 // errInvalid is the answer to bytes that are not a whole, readable image.
 var errInvalid = clderr.BadRequest("Invalid image file")
-
-// Probe checks that src is a complete image within maxPixels and
-// describes it. The pixel limit is checked on the header, before any
-// decoding, so a decompression bomb costs nothing. Then the whole file is
-// decoded (JPEG at 1/8 scale) so that a truncated upload is refused.
-func Probe(src []byte, maxPixels int) (Info, error) {
-	Startup()
-	f := Sniff(src)
-	if f == format.Unknown || f == format.PDF || f == format.SVG {
-		// Vector formats come with the full URL API; until then they are refused.
-		return Info{}, errInvalid
-	}
-	img, err := load(src, f, 1, vips.FailOnTruncated)
-	if err != nil {
-		return Info{}, errInvalid
-	}
-	defer img.Close()
-	info := describe(img, f)
-	if int64(info.Width)*int64(info.Height) > int64(maxPixels) {
-		return info, clderr.BadRequest("Image is too large: %dx%d is over the limit of %d pixels", info.Width, info.Height, maxPixels)
-	}
-	full := img
-	if f == format.JPEG {
-		if full, err = load(src, f, 8, vips.FailOnTruncated); err != nil {
-			return info, errInvalid
-		}
-		defer full.Close()
-	}
-	if _, err := full.Avg(); err != nil {
-		return info, errInvalid
-	}
-	runtime.KeepAlive(src)
-	return info, nil
-}
 
 // Request is one render: a chain, and the output format (concrete, or
 // Auto to negotiate with Accepts).
@@ -106,7 +75,7 @@ func Render(src []byte, req Request) (Result, error) {
 	if chain == nil {
 		chain = &transform.Chain{}
 	}
-	img, first, err := loadForChain(src, f, chain, req.MaxPixels)
+	img, first, err := loadForChain(src, f, chain, loadOptions{MaxPixels: req.MaxPixels})
 	if err != nil {
 		return Result{}, err
 	}
