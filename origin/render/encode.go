@@ -219,10 +219,16 @@ func encodeWith(img *vips.Image, f format.Format, o encodeOptions) ([]byte, erro
 	if err != nil {
 		return nil, vipsErr("encode "+f.String(), err)
 	}
-	if keep {
-		if out, err = keepCopyright(out, f); err != nil {
-			return nil, vipsErr("encode "+f.String(), err)
-		}
+	switch {
+	case keep:
+		out, err = keepCopyright(out, f)
+	case f == format.WebP:
+		// libvips 8.14's webpsave ignores strip: it writes the image's
+		// EXIF (or a fresh block), XMP and profile whatever it is told.
+		out, err = webpFilter(out, false)
+	}
+	if err != nil {
+		return nil, vipsErr("encode "+f.String(), err)
 	}
 	return out, nil
 }
@@ -255,7 +261,7 @@ func keepCopyright(b []byte, f format.Format) ([]byte, error) {
 	case format.PNG:
 		return pngDropExif(b)
 	case format.WebP:
-		return webpDropExif(b)
+		return webpFilter(b, true)
 	}
 	return b, nil
 }
@@ -320,17 +326,24 @@ func pngDropExif(b []byte) ([]byte, error) {
 	return out, nil
 }
 
-// webpDropExif drops the EXIF chunk of an extended WebP and clears its
-// flag. A simple WebP (VP8 or VP8L alone) has no metadata.
-func webpDropExif(b []byte) ([]byte, error) {
+// webpFilter drops the EXIF chunk of an extended WebP and, unless
+// copyright is kept, its XMP and ICC profile too, clearing their flags. A
+// simple WebP (VP8 or VP8L alone) has no metadata.
+func webpFilter(b []byte, copyright bool) ([]byte, error) {
 	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WEBP" {
 		return nil, errCorrupt
 	}
 	if len(b) < 30 || string(b[12:16]) != "VP8X" {
 		return b, nil
 	}
+	// VP8X flags: ICC 0x20, EXIF 0x08, XMP 0x04.
+	drop := map[string]byte{"EXIF": 0x08}
+	if !copyright {
+		drop["XMP "], drop["ICCP"] = 0x04, 0x20
+	}
 	out := make([]byte, 0, len(b))
 	out = append(out, b[:12]...)
+	var cleared byte
 	for i := 12; i < len(b); {
 		if i+8 > len(b) {
 			return nil, errCorrupt
@@ -340,12 +353,14 @@ func webpDropExif(b []byte) ([]byte, error) {
 		if end > int64(len(b)) {
 			return nil, errCorrupt
 		}
-		if string(b[i:i+4]) != "EXIF" {
+		if flag, ok := drop[string(b[i:i+4])]; ok {
+			cleared |= flag
+		} else {
 			out = append(out, b[i:end]...)
 		}
 		i = int(end)
 	}
-	out[20] &^= 0x08 // VP8X flags: EXIF
+	out[20] &^= cleared
 	binary.LittleEndian.PutUint32(out[4:], uint32(len(out)-8))
 	return out, nil
 }

@@ -107,8 +107,8 @@ func load(src []byte, f format.Format, o loadOptions) (*vips.Image, error) {
 		}
 	case frames:
 		if w*h > int64(o.limit()) {
-			img.Close()
 			ph := int64(max(1, img.PageHeight()))
+			img.Close()
 			return nil, clderr.BadRequest("Image is too large: %d frames of %dx%d are over the limit of %d pixels", h/ph, w, ph, o.limit())
 		}
 	}
