@@ -378,6 +378,25 @@ func TestFrameLimits(t *testing.T) {
 	if _, err := joinFrames([]*vips.Image{black(2, 2), black(2, 2)}, []int{1}, 0); err == nil {
 		t.Error("one delay for two frames was taken")
 	}
+	// An animation of too many frames is refused on load for a render,
+	// though Probe takes it.
+	long := make([]color.RGBA, maxFrames+1)
+	for i := range long {
+		long[i] = []color.RGBA{red, green}[i%2]
+	}
+	src := animGIF(2, 2, long, make([]int, len(long)))
+	if info, err := Probe(src, 1e6); err != nil || info.Pages != maxFrames+1 {
+		t.Errorf("Probe of %d frames: %+v, %v", maxFrames+1, info, err)
+	}
+	var ch transform.Chain
+	_, _, err = loadForChain(src, format.GIF, &ch, loadOptions{Frames: true, MaxPixels: 1e6})
+	expect400(t, "render 301 frames", err, "too many frames")
+	img, _, err := loadForChain(src, format.GIF, &ch, loadOptions{MaxPixels: 1e6})
+	if err != nil {
+		t.Errorf("one frame of 301: %v", err)
+	} else {
+		img.Close()
+	}
 	// A big animation in one file is refused by encodeWith too.
 	tall := black(4, 2*(maxFrames+1))
 	tall.SetPageHeight(2)

@@ -229,7 +229,8 @@ func Probe(src []byte, maxPixels int) (Info, error) {
 // geometry, planned on the original's size (one frame's, for an
 // animation; a PDF or SVG page's at o.Density): relative sizes and dpr
 // refer to the original, not to the shrunk image. o.MaxPixels is the
-// request's limit; o.Shrink is ignored (it is planned here).
+// request's limit; o.Shrink is ignored (it is planned here). All frames
+// (o.Frames) are refused over maxFrames or maxAnimationPixels.
 func loadForChain(src []byte, f format.Format, chain *transform.Chain, o loadOptions) (*vips.Image, geometry, error) {
 	var first geometry
 	// The header only: no pixel is decoded, so no size limit yet.
@@ -256,6 +257,13 @@ func loadForChain(src []byte, f format.Format, chain *transform.Chain, o loadOpt
 	img, err := load(src, f, o)
 	if err != nil {
 		return nil, first, loadErr(err)
+	}
+	if ph, n := pages(img); n > 1 {
+		// Every frame, for an animated output: bounded like splitFrames.
+		if err := checkAnimation(n, img.Width(), ph); err != nil {
+			img.Close()
+			return nil, first, err
+		}
 	}
 	if !ignoresOrientation(chain) {
 		if err := img.Autorot(nil); err != nil {
