@@ -747,3 +747,16 @@ func TestMetadataFiltersRefuseGarbage(t *testing.T) {
 		t.Error("a truncated PNG was parsed")
 	}
 }
+
+func TestSniffSVGAfterAComment(t *testing.T) {
+	cases := map[string]format.Format{
+		"<!-- Generator: an editor -->\n<svg xmlns='http://www.w3.org/2000/svg'/>": format.SVG,
+		"<!-- a page --><html><body><svg/></body></html>":                          format.Unknown,
+		"<!-- nothing -->": format.Unknown,
+	}
+	for b, want := range cases {
+		if got := Sniff([]byte(b)); got != want {
+			t.Errorf("Sniff(%q) = %v, want %v", b, got, want)
+		}
+	}
+}

@@ -67,8 +67,16 @@ func isSVG(b []byte) bool {
 	if len(b) > 1024 {
 		b = b[:1024]
 	}
-	return bytes.HasPrefix(b, []byte("<svg")) ||
-		((bytes.HasPrefix(b, []byte("<?xml")) || bytes.HasPrefix(b, []byte("<!DOCTYPE svg"))) && bytes.Contains(b, []byte("<svg")))
+	if bytes.HasPrefix(b, []byte("<svg")) {
+		return true
+	}
+	// An XML declaration, doctype or comment may come first.
+	for _, p := range []string{"<?xml", "<!DOCTYPE svg", "<!--"} {
+		if bytes.HasPrefix(b, []byte(p)) {
+			return bytes.Contains(b, []byte("<svg")) && !bytes.Contains(b, []byte("<html"))
+		}
+	}
+	return false
 }
 
 // truncated reports whether src, sniffed as f, visibly ends early, for the
