@@ -218,6 +218,9 @@ func TestLoadFramesAndPages(t *testing.T) {
 	}
 	expectPixel(t, second, 20, 15, green)
 	expectPixel(t, mustLoad(t, rgbGIF, loadOptions{Page: 3}), 20, 15, blue)
+	if first := mustLoad(t, rgbGIF, loadOptions{Page: 1, Frames: true}); first.Height() != 30 {
+		t.Errorf("pg_1 with Frames: %d rows, want the first frame alone", first.Height())
+	}
 	_, err := load(rgbGIF, format.GIF, loadOptions{Page: 4})
 	expect400(t, "page 4 of 3", err, "Page 4 is out of range: the gif has 3 pages")
 	_, err = load(quadJPEG, format.JPEG, loadOptions{Page: 2})

@@ -78,7 +78,7 @@ func load(src []byte, f format.Format, o loadOptions) (*vips.Image, error) {
 	if math.IsNaN(o.Density) || o.Density < 0 || o.Density > maxDensity {
 		return nil, clderr.BadRequest("Invalid density %g: it must be between 1 and %d", o.Density, maxDensity)
 	}
-	frames := o.Frames && o.Page <= 1 && (f == format.GIF || f == format.WebP)
+	frames := o.Frames && o.Page == 0 && (f == format.GIF || f == format.WebP)
 	n := 0 // the loader's default: one page
 	if frames {
 		n = -1
