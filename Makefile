@@ -6,7 +6,8 @@ GO       ?= go
 BIN      := bin/refract
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Debian packages the build and tests need.
-APT_PKGS := libvips-dev pkg-config
+# Fonts: DejaVu is the fallback for text layers; Liberation stands in for Arial, Times and Courier.
+APT_PKGS := libvips-dev pkg-config fonts-dejavu-core fonts-liberation2
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # glibc arenas fragment badly under libvips' threads; two is the usual cure.
 export MALLOC_ARENA_MAX ?= 2

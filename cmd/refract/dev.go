@@ -29,6 +29,7 @@ import (
 	"github.com/refract-cdn/refract/origin/asset"
 	"github.com/refract-cdn/refract/origin/derive"
 	"github.com/refract-cdn/refract/origin/limit"
+	"github.com/refract-cdn/refract/origin/named"
 	"github.com/refract-cdn/refract/origin/render"
 	"github.com/refract-cdn/refract/origin/store"
 	"github.com/refract-cdn/refract/origin/store/localfs"
@@ -56,6 +57,7 @@ type devConfig struct {
 	MaxUploads       int
 	OriginTimeout    time.Duration
 	Demo             bool
+	Transformations  string // JSON file of named transformations
 	CloudinaryURL    string
 	Log              *slog.Logger
 	ShutdownDeadline time.Duration
@@ -97,6 +99,7 @@ func runDev(args []string) error {
 	fs.IntVar(&cfg.RenderQueue, "render-queue", cfg.RenderQueue, "renders waiting before new ones get 429")
 	fs.IntVar(&cfg.MaxUploads, "max-uploads", cfg.MaxUploads, "uploads received at once; more wait, then get 429")
 	fs.BoolVar(&cfg.Demo, "demo", false, "upload the bundled sample image and print example URLs")
+	fs.StringVar(&cfg.Transformations, "transformations", "", `JSON file of named transformations: {"<cloud>" or "*": {"<name>": "<transformation>"}}`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -264,9 +267,16 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 		TempDir: filepath.Join(cfg.Data, "tmp"), DeliveryURL: n.publicURL,
 		Log: cfg.Log, Registerer: reg,
 	})
+	var names *named.Set
+	if cfg.Transformations != "" {
+		if names, err = named.Load(cfg.Transformations); err != nil {
+			return nil, err
+		}
+	}
 	der := derive.New(derive.Config{
 		Assets: assets, Limit: vipsWork, Secret: secret,
 		MaxPixels: cfg.MaxOutputPixels, MaxSourceBytes: cfg.MaxUploadBytes, Log: cfg.Log, Registerer: reg,
+		Named: names.Lookup,
 	})
 	mux := http.NewServeMux()
 	up.Register(mux)

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,8 @@ type Config struct {
 	MaxSourceBytes int64  // largest original to load
 	Log            *slog.Logger
 	Registerer     prometheus.Registerer
+	// Named returns a cloud's named transformation (t_<name>), if any.
+	Named func(cloud, name string) (string, bool)
 }
 
 // Service serves derivative.Endpoint.
@@ -57,6 +60,7 @@ type result struct {
 	version int64
 	etag    string
 	source  string
+	warning string // X-Cld-Error on a success: the d_ default stood in
 }
 
 // New returns the service and registers its metrics.
@@ -110,6 +114,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", res.etag)
 	h.Set(derivative.HeaderVersion, strconv.FormatInt(res.version, 10))
 	h.Set(derivative.HeaderSource, res.source)
+	if res.warning != "" {
+		h.Set("X-Cld-Error", res.warning)
+	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(res.body)
 }
@@ -151,12 +158,40 @@ func (s *Service) Derive(ctx context.Context, spec derivative.Spec) (result, err
 
 func (s *Service) derive(ctx context.Context, spec derivative.Spec, ch *transform.Chain) (result, error) {
 	a, _, err := s.cfg.Assets.Get(ctx, spec.Cloud, spec.ResourceType.String(), spec.Type.String(), spec.PublicID)
+	warning := ""
 	if errors.Is(err, asset.ErrNotFound) {
-		return result{}, clderr.NotFound("Resource not found - %s", spec.PublicID)
+		warning = "Resource not found - " + spec.PublicID
+		a, err = s.defaultImage(ctx, spec, ch)
+		if errors.Is(err, asset.ErrNotFound) {
+			return result{}, clderr.NotFound("%s", warning)
+		}
 	}
 	if err != nil {
 		return result{}, err
 	}
+	res, err := s.deriveAsset(ctx, spec, ch, a)
+	res.warning = warning
+	return res, err
+}
+
+// defaultImage loads the asset a chain's d_<public_id>.<ext> names, for a
+// missing asset; asset.ErrNotFound when there is none.
+func (s *Service) defaultImage(ctx context.Context, spec derivative.Spec, ch *transform.Chain) (*asset.Asset, error) {
+	def := ""
+	for i := range ch.Components {
+		if ch.Components[i].Has(transform.ParamDefault) {
+			def = ch.Components[i].Default
+		}
+	}
+	if def == "" || spec.ResourceType != urlapi.Image {
+		return nil, asset.ErrNotFound
+	}
+	id := strings.ReplaceAll(def[:strings.LastIndexByte(def, '.')], ":", "/")
+	a, _, err := s.cfg.Assets.Get(ctx, spec.Cloud, "image", "upload", id)
+	return a, err
+}
+
+func (s *Service) deriveAsset(ctx context.Context, spec derivative.Spec, ch *transform.Chain, a *asset.Asset) (result, error) {
 	src := format.FromExt(a.Format)
 	if spec.ResourceType == urlapi.Raw || a.ResourceType == "raw" {
 		if !ch.Empty() {
@@ -165,11 +200,14 @@ func (s *Service) derive(ctx context.Context, spec derivative.Spec, ch *transfor
 		return s.original(ctx, a, format.Unknown)
 	}
 	out := render.ResolveFormat(spec.Format, spec.Accepts, src, a.Alpha, a.Pages > 1)
+	if ch.Flags()&transform.FlagGetInfo != 0 {
+		out = format.JSON
+	}
 	if ch.Empty() && out == src {
 		// The original, as uploaded: nothing to render.
 		return s.original(ctx, a, src)
 	}
-	if !out.Writable() {
+	if !out.Writable() && out != format.JSON {
 		return result{}, render.UnsupportedFormat(out) // refused before any work
 	}
 	name := derivative.StorageName(ch.String(), out)
@@ -185,7 +223,7 @@ func (s *Service) derive(ctx context.Context, spec derivative.Spec, ch *transfor
 		if res, err := s.stored(ctx, key, a, out); err == nil || !errors.Is(err, store.ErrNotFound) {
 			return res, err
 		}
-		return s.render(ctx, a, key, ch, out, spec.Accepts)
+		return s.render(ctx, a, key, ch, out, spec)
 	})
 	return res, err
 }
@@ -206,7 +244,7 @@ func (s *Service) original(ctx context.Context, a *asset.Asset, f format.Format)
 	return result{body: body, format: f, version: a.Version, etag: `"` + a.ETag + `"`, source: "original"}, nil
 }
 
-func (s *Service) render(ctx context.Context, a *asset.Asset, key string, ch *transform.Chain, out format.Format, acc format.Accepts) (result, error) {
+func (s *Service) render(ctx context.Context, a *asset.Asset, key string, ch *transform.Chain, out format.Format, spec derivative.Spec) (result, error) {
 	release, err := s.cfg.Limit.Acquire(ctx)
 	if errors.Is(err, limit.ErrBusy) {
 		return result{}, errBusy
@@ -220,7 +258,16 @@ func (s *Service) render(ctx context.Context, a *asset.Asset, key string, ch *tr
 		return result{}, err
 	}
 	start := time.Now()
-	res, err := render.Render(src, render.Request{Chain: ch, Format: out, Accepts: acc, MaxPixels: s.cfg.MaxPixels})
+	res, err := render.Render(src, render.Request{
+		Chain: ch, Format: out, Accepts: spec.Accepts, MaxPixels: s.cfg.MaxPixels,
+		Layer: func(id string) ([]byte, error) { return s.layer(ctx, spec.Cloud, id) },
+		Named: func(name string) (string, bool) {
+			if s.cfg.Named == nil {
+				return "", false
+			}
+			return s.cfg.Named(spec.Cloud, name)
+		},
+	})
 	if err != nil {
 		return result{}, err
 	}
@@ -232,6 +279,26 @@ func (s *Service) render(ctx context.Context, a *asset.Asset, key string, ch *tr
 		s.cfg.Log.Warn("derivative not stored", "key", key, "err", err)
 	}
 	return result{body: res.Body, format: res.Format, version: a.Version, etag: etag(res.Body), source: "render"}, nil
+}
+
+// layer reads the original of an overlay's public_id, in the cloud's
+// public uploads.
+func (s *Service) layer(ctx context.Context, cloud, id string) ([]byte, error) {
+	if urlapi.ValidatePublicID(id) != nil {
+		return nil, render.ErrMissingLayer(id)
+	}
+	a, _, err := s.cfg.Assets.Get(ctx, cloud, "image", "upload", id)
+	if errors.Is(err, asset.ErrNotFound) {
+		return nil, render.ErrMissingLayer(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	body, _, err := store.ReadAll(ctx, s.cfg.Assets.Store, a.OriginalKey, s.cfg.MaxSourceBytes)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, render.ErrMissingLayer(id)
+	}
+	return body, err
 }
 
 // etag is a strong validator for a derivative's bytes.

@@ -39,155 +39,14 @@ type Info struct {
 	Format        format.Format
 	Width, Height int // as displayed, after EXIF orientation
 	Alpha         bool
-	Pages         int
+	Pages         int   // pages or frames in the file
+	PageHeight    int   // one page's height in the loaded image, as stored
+	Delay         []int // per frame, in ms, for an animation
+	Loop          int   // an animation's loop count; 0 is forever
 }
 
 // errInvalid is the answer to bytes that are not a whole, readable image.
 var errInvalid = clderr.BadRequest("Invalid image file")
-
-// Probe checks that src is a complete image within maxPixels and
-// describes it. The pixel limit is checked on the header, before any
-// decoding, so a decompression bomb costs nothing. Then the whole file is
-// decoded (JPEG at 1/8 scale) so that a truncated upload is refused.
-func Probe(src []byte, maxPixels int) (Info, error) {
-	Startup()
-	f := Sniff(src)
-	if f == format.Unknown || f == format.PDF || f == format.SVG {
-		// Vector formats come with the full URL API; until then they are refused.
-		return Info{}, errInvalid
-	}
-	img, err := load(src, f, 1, vips.FailOnTruncated)
-	if err != nil {
-		return Info{}, errInvalid
-	}
-	defer img.Close()
-	info := describe(img, f)
-	if int64(info.Width)*int64(info.Height) > int64(maxPixels) {
-		return info, clderr.BadRequest("Image is too large: %dx%d is over the limit of %d pixels", info.Width, info.Height, maxPixels)
-	}
-	full := img
-	if f == format.JPEG {
-		if full, err = load(src, f, 8, vips.FailOnTruncated); err != nil {
-			return info, errInvalid
-		}
-		defer full.Close()
-	}
-	if _, err := full.Avg(); err != nil {
-		return info, errInvalid
-	}
-	runtime.KeepAlive(src)
-	return info, nil
-}
-
-// Request is one render: a chain, and the output format (concrete, or
-// Auto to negotiate with Accepts).
-type Request struct {
-	Chain     *transform.Chain
-	Format    format.Format
-	Accepts   format.Accepts
-	MaxPixels int // the largest output, and intermediate, in pixels
-}
-
-// Result is an encoded derivative.
-type Result struct {
-	Body          []byte
-	Format        format.Format
-	Width, Height int
-}
-
-// Render applies req.Chain to src and encodes the result.
-func Render(src []byte, req Request) (Result, error) {
-	Startup()
-	defer runtime.KeepAlive(src)
-	f := Sniff(src)
-	if f == format.Unknown {
-		return Result{}, errInvalid
-	}
-	chain := req.Chain
-	if chain == nil {
-		chain = &transform.Chain{}
-	}
-	img, first, err := loadForChain(src, f, chain, req.MaxPixels)
-	if err != nil {
-		return Result{}, err
-	}
-	defer img.Close()
-	info := describe(img, f)
-	out := ResolveFormat(req.Format, req.Accepts, f, info.Alpha, info.Pages > 1)
-	if !out.Writable() {
-		return Result{}, UnsupportedFormat(out)
-	}
-	bg := white
-	for i := range chain.Components {
-		c := &chain.Components[i]
-		g := first
-		if i > 0 {
-			if g, err = plan(img.Width(), img.Height(), c, req.MaxPixels, image.Rectangle{}); err != nil {
-				return Result{}, err
-			}
-		}
-		if err := apply(img, c, g, req.MaxPixels); err != nil {
-			return Result{}, err
-		}
-		if c.Has(transform.ParamBackground) {
-			bg = c.Background.Color
-		}
-	}
-	body, err := encode(img, out, chain, bg)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Body: body, Format: out, Width: img.Width(), Height: img.Height()}, nil
-}
-
-var white = transform.Color{R: 255, G: 255, B: 255, A: 255}
-
-// apply runs one component, whose geometry g is already planned:
-// geometry, then rotation, then effects.
-func apply(img *vips.Image, c *transform.Component, g geometry, maxPixels int) error {
-	var err error
-	if err := resize(img, g.ResizeW, g.ResizeH); err != nil {
-		return err
-	}
-	if g.Crop {
-		if g.Smart {
-			err = img.Smartcrop(g.CropW, g.CropH, &vips.SmartcropOptions{Interesting: vips.InterestingAttention})
-		} else {
-			err = img.ExtractArea(g.CropX, g.CropY, g.CropW, g.CropH)
-		}
-		if err != nil {
-			return vipsErr("crop", err)
-		}
-	}
-	if g.Pad {
-		bg := white
-		if c.Has(transform.ParamBackground) {
-			bg = c.Background.Color
-		}
-		ink, err := inkFor(img, bg)
-		if err != nil {
-			return err
-		}
-		if err := img.Embed(g.PadX, g.PadY, g.PadW, g.PadH, &vips.EmbedOptions{Extend: vips.ExtendBackground, Background: ink}); err != nil {
-			return vipsErr("pad", err)
-		}
-	}
-	if err := rotate(img, c, maxPixels); err != nil {
-		return err
-	}
-	if c.Has(transform.ParamEffect) {
-		if err := effect(img, c.Effect); err != nil {
-			return err
-		}
-	}
-	if c.Has(transform.ParamBackground) && img.HasAlpha() && c.Background.A == 255 {
-		// b_ fills transparent areas.
-		if err := img.Flatten(&vips.FlattenOptions{Background: rgb(c.Background.Color)}); err != nil {
-			return vipsErr("flatten", err)
-		}
-	}
-	return nil
-}
 
 // resize resamples img to exactly w×h with Lanczos3, premultiplying alpha
 // so transparent pixels do not bleed colour into their neighbours.
@@ -266,20 +125,6 @@ func rotate(img *vips.Image, c *transform.Component, maxPixels int) error {
 	}
 	bg := make([]float64, img.Bands())
 	return vipsErr("rotate", img.Rotate(deg, &vips.RotateOptions{Background: bg}))
-}
-
-func effect(img *vips.Image, e transform.Effect) error {
-	switch e.Kind {
-	case transform.EffectBlur:
-		// Strength 1–2000 maps linearly onto a Gaussian sigma of 0.05–100.
-		return vipsErr("blur", img.Gaussblur(float64(e.Level)/20, nil))
-	case transform.EffectSharpen:
-		// Strength 1–2000 maps onto the sharpening mask's sigma, 0.5–10.5.
-		return vipsErr("sharpen", img.Sharpen(&vips.SharpenOptions{Sigma: 0.5 + float64(e.Level)/200}))
-	case transform.EffectGrayscale:
-		return vipsErr("grayscale", img.Colourspace(vips.InterpretationBW, nil))
-	}
-	return fmt.Errorf("render: effect %d has no implementation", e.Kind)
 }
 
 // inkFor returns the colour c as pixel values for img's bands, first

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
 
 	"github.com/refract-cdn/refract/shared/format"
 )
@@ -66,6 +67,86 @@ func isSVG(b []byte) bool {
 	if len(b) > 1024 {
 		b = b[:1024]
 	}
-	return bytes.HasPrefix(b, []byte("<svg")) ||
-		((bytes.HasPrefix(b, []byte("<?xml")) || bytes.HasPrefix(b, []byte("<!DOCTYPE svg"))) && bytes.Contains(b, []byte("<svg")))
+	if bytes.HasPrefix(b, []byte("<svg")) {
+		return true
+	}
+	// An XML declaration, doctype or comment may come first.
+	for _, p := range []string{"<?xml", "<!DOCTYPE svg", "<!--"} {
+		if bytes.HasPrefix(b, []byte(p)) {
+			return bytes.Contains(b, []byte("<svg")) && !bytes.Contains(b, []byte("<html"))
+		}
+	}
+	return false
+}
+
+// truncated reports whether src, sniffed as f, visibly ends early, for the
+// formats whose decoders forgive a missing end: libnsgif shows the frames
+// it got, poppler rebuilds a lost cross-reference table and libwebp's
+// demuxer takes a partial animation.
+func truncated(src []byte, f format.Format) bool {
+	switch f {
+	case format.GIF:
+		return gifTruncated(src)
+	case format.WebP:
+		// The RIFF header gives the file's length.
+		return len(src) < 12 || 8+int64(binary.LittleEndian.Uint32(src[4:8])) > int64(len(src))
+	case format.PDF:
+		// A PDF ends with %%EOF, which the spec requires within the last
+		// 1024 bytes.
+		return !bytes.Contains(src[max(0, len(src)-1024):], []byte("%%EOF"))
+	}
+	return false
+}
+
+// gifTruncated walks a GIF's blocks. It is truncated when the data ends
+// inside a block, or before any image. A file that ends between blocks
+// without the trailer byte is accepted, as browsers do, and so is junk
+// after a complete image.
+func gifTruncated(b []byte) bool {
+	if len(b) < 13 {
+		return true
+	}
+	i, images := 13, 0
+	if b[10]&0x80 != 0 {
+		i += 3 << (b[10]&7 + 1) // global colour table
+	}
+	for i < len(b) {
+		switch b[i] {
+		case 0x3B: // trailer
+			return images == 0
+		case 0x21: // extension: a label, then data sub-blocks
+			i += 2
+		case 0x2C: // image descriptor, local colour table, LZW code size
+			if i+10 > len(b) {
+				return true
+			}
+			flags := b[i+9]
+			i += 10
+			if flags&0x80 != 0 {
+				i += 3 << (flags&7 + 1)
+			}
+			i++
+			images++
+		default:
+			return images == 0
+		}
+		var ok bool
+		if i, ok = skipSubBlocks(b, i); !ok {
+			return true
+		}
+	}
+	return images == 0
+}
+
+// skipSubBlocks skips a chain of GIF data sub-blocks from i, through its
+// zero-length terminator; ok is false when the data ends first.
+func skipSubBlocks(b []byte, i int) (int, bool) {
+	for i < len(b) {
+		n := int(b[i])
+		i += 1 + n
+		if n == 0 {
+			return i, true
+		}
+	}
+	return i, false
 }
