@@ -4,7 +4,10 @@ go 1.26
 
 tool github.com/cshum/vipsgen/cmd/vipsgen
 
-require github.com/cespare/xxhash/v2 v2.3.0
+require (
+	github.com/cespare/xxhash/v2 v2.3.0
+	github.com/esimov/pigo v1.4.6
+)
 
 require (
 	github.com/andybalholm/brotli v1.2.0 // indirect
