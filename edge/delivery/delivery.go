@@ -152,7 +152,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	h := derivative.Hash(st.key)
 	if e := s.cfg.Cache.Get(h, st.key); e != nil && !s.banned(e) {
 		s.hits.Inc()
-		s.write(ctx, e, "HIT")
+		s.write(ctx, e, "HIT", st.dprAuto)
 		age := max(0, time.Now().UnixNano()-e.Stored) / int64(time.Second)
 		st.buf = strconv.AppendInt(st.buf[:0], age, 10)
 		ctx.Response.Header.SetBytesV(fasthttp.HeaderAge, st.buf)
@@ -172,7 +172,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 		return err
 	}
 	s.misses.Inc()
-	s.write(ctx, e, "MISS")
+	s.write(ctx, e, "MISS", st.dprAuto)
 	return nil
 }
 
@@ -260,7 +260,7 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 	if st.chain.Flags()&transform.FlagImmutableCache != 0 {
 		e.CacheControl, ttl = immutable, s.cfg.ImmutableTTL
 	}
-	e.Vary = vary(f == format.Auto, st.dprAuto)
+	e.Vary = vary(f == format.Auto, false)
 	if resp.Error != "" {
 		e.Error = resp.Error // a d_ default image stands in for a missing asset
 	}
@@ -273,14 +273,17 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 	return e, nil
 }
 
-func (s *Server) write(ctx *fasthttp.RequestCtx, e *cache.Entry, outcome string) {
+// write answers with e. hints says the request's dpr_auto was resolved
+// from client hints: entries are shared with the explicit dpr_ they
+// resolved to, so that Vary is the request's, not the entry's.
+func (s *Server) write(ctx *fasthttp.RequestCtx, e *cache.Entry, outcome string, hints bool) {
 	h := &ctx.Response.Header
 	h.Set("X-Cache", outcome)
 	h.Set(fasthttp.HeaderCacheControl, e.CacheControl)
 	h.Set(fasthttp.HeaderETag, e.ETag)
 	h.Set(fasthttp.HeaderAccessControlAllowOrigin, "*")
-	if e.Vary != "" {
-		h.Set(fasthttp.HeaderVary, e.Vary)
+	if e.Vary != "" || hints {
+		h.Set(fasthttp.HeaderVary, vary(e.Vary != "", hints))
 	}
 	if e.Disposition != "" {
 		h.Set(fasthttp.HeaderContentDisposition, e.Disposition)

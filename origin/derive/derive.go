@@ -199,7 +199,7 @@ func (s *Service) deriveAsset(ctx context.Context, spec derivative.Spec, ch *tra
 		}
 		return s.original(ctx, a, format.Unknown)
 	}
-	out := render.ResolveFormat(spec.Format, spec.Accepts, src, a.Alpha, a.Pages > 1)
+	out := render.ResolveFormat(spec.Format, spec.Accepts, src, a.Alpha, render.Animated(src, a.Pages, ch))
 	if ch.Flags()&transform.FlagGetInfo != 0 {
 		out = format.JSON
 	}

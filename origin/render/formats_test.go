@@ -3,7 +3,6 @@ package render
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"image"
 	"image/color"
 	"image/gif"
@@ -26,65 +25,18 @@ var (
 	blue  = color.RGBA{0, 0, 255, 255}
 )
 
-// animGIF is a looping w×h GIF with one flat frame per colour, each
-// shown for its delay in centiseconds.
 func animGIF(w, h int, colors []color.RGBA, delays []int) []byte {
-	pal := color.Palette{red, green, blue, color.White}
-	g := &gif.GIF{LoopCount: 0, Delay: delays}
-	for _, c := range colors {
-		p := image.NewPaletted(image.Rect(0, 0, w, h), pal)
-		idx := uint8(pal.Index(c))
-		for i := range p.Pix {
-			p.Pix[i] = idx
-		}
-		g.Image = append(g.Image, p)
-	}
-	var b bytes.Buffer
-	if err := gif.EncodeAll(&b, g); err != nil {
-		panic(err)
-	}
-	return b.Bytes()
+	return testimg.AnimatedGIF(w, h, colors, delays)
 }
 
 var rgbGIF = animGIF(40, 30, []color.RGBA{red, green, blue}, []int{10, 20, 30})
 
-// pdfPage is a page of w×h points filled with one colour.
-type pdfPage struct {
-	w, h float64
-	c    color.RGBA
-}
+type pdfPage = testimg.Page
 
-// pdfDoc writes a minimal valid PDF, with a correct cross-reference table.
-func pdfDoc(pages ...pdfPage) []byte {
-	var b bytes.Buffer
-	var offsets []int
-	obj := func(s string) {
-		offsets = append(offsets, b.Len())
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offsets), s)
-	}
-	b.WriteString("%PDF-1.4\n")
-	var kids []string
-	for i := range pages {
-		kids = append(kids, fmt.Sprintf("%d 0 R", 3+2*i))
-	}
-	obj("<< /Type /Catalog /Pages 2 0 R >>")
-	obj(fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(kids, " "), len(pages)))
-	for i, p := range pages {
-		obj(fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %g %g] /Contents %d 0 R >>", p.w, p.h, 4+2*i))
-		s := fmt.Sprintf("%g %g %g rg 0 0 %g %g re f", float64(p.c.R)/255, float64(p.c.G)/255, float64(p.c.B)/255, p.w, p.h)
-		obj(fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(s), s))
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offsets)+1)
-	for _, o := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offsets)+1, xref)
-	return b.Bytes()
-}
+func pdfDoc(pages ...pdfPage) []byte { return testimg.PDF(pages...) }
 
 // A 1in square red page, then a 2in×1in blue one.
-var twoPagePDF = pdfDoc(pdfPage{72, 72, red}, pdfPage{144, 72, blue})
+var twoPagePDF = pdfDoc(pdfPage{W: 72, H: 72, C: red}, pdfPage{W: 144, H: 72, C: blue})
 
 var greenSVG = []byte(`<?xml version="1.0"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="72" height="36" viewBox="0 0 72 36"><rect width="72" height="36" fill="#00ff00"/></svg>`)

@@ -79,8 +79,16 @@ func plan(inW, inH int, c *transform.Component, maxPixels int, focus image.Recta
 		w, h, hasW, hasH = float64(inW)*dpr, float64(inH)*dpr, true, true
 	}
 	if !hasW && !hasH {
-		if c.Crop == transform.CropCrop && c.Gravity.Faces() && !focus.Empty() {
+		switch {
+		case c.Crop == transform.CropCrop && c.Gravity.Faces() && !focus.Empty():
 			cropOnFaces(&g, focus, inW, inH, false, false, 0, 0, zoom(c))
+		case c.Crop == transform.CropCrop && (c.Has(transform.ParamX) || c.Has(transform.ParamY)):
+			// From x_, y_ to the far edges.
+			fx, fy, ok := c.Gravity.Compass()
+			if !ok || c.Gravity == transform.GravityNone {
+				fx, fy = 0, 0
+			}
+			cropAt(&g, c, inW, inH, false, false, inW, inH, fx, fy)
 		}
 		return g, checkSize(g, inW, inH, maxPixels)
 	}
@@ -194,6 +202,9 @@ func plan(inW, inH int, c *transform.Component, maxPixels int, focus image.Recta
 		if faces {
 			cropOnFaces(&g, focus, inW, inH, hasW, hasH, tw, th, zoom(c))
 			break
+		}
+		if c.Gravity == transform.GravityNone && (c.Has(transform.ParamX) || c.Has(transform.ParamY)) {
+			fx, fy = 0, 0 // without a gravity, x_ and y_ are the region's top-left corner
 		}
 		cropAt(&g, c, inW, inH, hasW, hasH, tw, th, fx, fy)
 		g.Smart = smart

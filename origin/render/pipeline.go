@@ -58,7 +58,7 @@ func Render(src []byte, req Request) (Result, error) {
 	}
 	info := describe(head, f)
 	head.Close()
-	animated := info.Pages > 1 && lo.Page == 0 && (f == format.GIF || f == format.WebP)
+	animated := Animated(f, info.Pages, chain)
 	out := ResolveFormat(req.Format, req.Accepts, f, info.Alpha, animated)
 	getinfo := chain.Flags()&transform.FlagGetInfo != 0
 	if !out.Writable() && !getinfo {
@@ -89,14 +89,37 @@ func Render(src []byte, req Request) (Result, error) {
 		h = img.PageHeight()
 	}
 	if getinfo {
-		body, err := r.info(info, w, h, out)
+		body, err := r.info(info, w, h, ResolveFormat(chain.Format(), req.Accepts, f, info.Alpha, animated))
 		return Result{Body: body, Format: format.JSON, Width: w, Height: h}, err
+	}
+	if limit := maxSide(out); w > limit || h > limit {
+		return Result{}, clderr.BadRequest("Requested image is too large: %dx%d is over %s's limit of %d pixels on a side", w, h, out, limit)
 	}
 	body, err := encodeWith(img, out, r.encodeOptions(chain, out, animated))
 	if err != nil {
 		return Result{}, err
 	}
 	return Result{Body: body, Format: out, Width: w, Height: h}, nil
+}
+
+// maxSide is the longest side an encoder can write.
+func maxSide(f format.Format) int {
+	switch f {
+	case format.WebP:
+		return 16383
+	case format.AVIF:
+		return 16384 // libheif's default security limit
+	case format.JPEG, format.GIF:
+		return 65535
+	}
+	return 1 << 20
+}
+
+// Animated reports whether a render of a src with pages keeps its frames
+// (when the output can carry them): an animated GIF or WebP, with no pg_
+// picking one frame. A PDF's pages are never an animation.
+func Animated(src format.Format, pages int, ch *transform.Chain) bool {
+	return pages > 1 && src.Animation() && chainPage(ch) == 0
 }
 
 // asInvalid keeps a loader's 400 (a page out of range, a PDF too large)

@@ -10,9 +10,7 @@ package render
 import (
 	"errors"
 	"fmt"
-	"image"
 	"math"
-	"runtime"
 	"strings"
 	"sync"
 
