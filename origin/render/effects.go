@@ -172,8 +172,11 @@ func fxImprove(img *vips.Image, indoor bool, blend int) error {
 	if err != nil {
 		return err
 	}
-	if len(a) == 1 {
+	if fxColourBands(img) == 1 {
 		return fxLinear(img, []float64{1 + t*(a[0]-1)}, []float64{t * b[0]}, "improve")
+	}
+	for len(a) < 3 { // one luma map for all three channels
+		a, b = append(a, a[0]), append(b, b[0])
 	}
 	s := fxSaturationMatrix(1.2)
 	if indoor {
@@ -225,8 +228,11 @@ func fxAutoBrightness(img *vips.Image, blend int) error {
 		n += float64(c)
 		sum += float64(v) * float64(c)
 	}
+	if n == 0 {
+		return nil
+	}
 	mean := sum / n / 255
-	if n == 0 || mean <= 0 || mean >= 1 {
+	if mean <= 0 || mean >= 1 {
 		return nil
 	}
 	g := math.Min(math.Max(math.Log(0.5)/math.Log(mean), 0.4), 2.5)
@@ -343,7 +349,7 @@ func fxTrim(img *vips.Image, tolerance int, override *transform.Color) error {
 	}
 	thr := float64(fxClamp(tolerance, 0, 100)) / 100 * 255
 	// object = mean over bands of (pixel − bg)² > thr²
-	if err := fxChain(d,
+	if err := fxChain(
 		func() error { return d.Linear(ones, neg, nil) },
 		func() error { return fxSquare(d) },
 		func() error { return d.Bandmean() },
@@ -396,7 +402,7 @@ func fxVignette(img *vips.Image, level int) error {
 	}
 	defer f.Close()
 	hx, hy := float64(w)/2, float64(h)/2
-	if err := fxChain(f,
+	if err := fxChain(
 		// u, v in −1…1 at the pixel centres; d = √((u² + v²)/2) is 1 at the corners.
 		func() error {
 			return f.Linear([]float64{1 / hx, 1 / hy}, []float64{(0.5 - hx) / hx, (0.5 - hy) / hy}, nil)
@@ -465,6 +471,8 @@ func fxShadow(img *vips.Image, strength int, c transform.Color, dx, dy int) erro
 	sigma := 2 + 5*s
 	m := int(math.Ceil(3 * sigma))
 	w, h := img.Width(), img.Height()
+	// Far beyond any canvas fxCanvas allows, and safe from overflow.
+	dx, dy = fxClamp(dx, -1<<24, 1<<24), fxClamp(dy, -1<<24, 1<<24)
 	left, top := min(0, dx-m), min(0, dy-m)
 	right, bottom := max(w, w+dx+m), max(h, h+dy+m)
 	if err := fxCanvas(w, h, right-left, bottom-top, "shadow"); err != nil {
@@ -478,7 +486,7 @@ func fxShadow(img *vips.Image, strength int, c transform.Color, dx, dy int) erro
 		return vipsErr("shadow", err)
 	}
 	defer shape.Close()
-	if err := fxChain(shape,
+	if err := fxChain(
 		func() error { return shape.Embed(m, m, w+2*m, h+2*m, nil) },
 		func() error { return fxGaussblur(shape, sigma) },
 		func() error {
@@ -573,13 +581,13 @@ func fxOutline(img *vips.Image, mode string, width, blur int, c transform.Color)
 			return vipsErr("outline", err)
 		}
 		defer inv.Close()
-		if err := fxChain(inv,
+		if err := fxChain(
 			func() error { return inv.Invert() },
 			func() error { return fxDilate(inv, width) },
 		); err != nil {
 			return vipsErr("outline", err)
 		}
-		if err := fxChain(ring,
+		if err := fxChain(
 			func() error { return ring.Add(inv) },
 			func() error {
 				return ring.Linear([]float64{1}, []float64{-255 + 0.5}, &vips.LinearOptions{Uchar: true})
@@ -604,7 +612,7 @@ func fxOutline(img *vips.Image, mode string, width, blur int, c transform.Color)
 		}
 		if inner {
 			// Keep the blurred line within the shape.
-			if err := fxChain(ring,
+			if err := fxChain(
 				func() error { return ring.Multiply(alpha) },
 				func() error {
 					return ring.Linear([]float64{1.0 / 255}, []float64{0.5}, &vips.LinearOptions{Uchar: true})
@@ -732,9 +740,8 @@ func fxCheck(img *vips.Image, op string) error {
 	return nil
 }
 
-// fxChain runs steps until one fails. The image argument is only there
-// to make call sites read as operations on it.
-func fxChain(_ *vips.Image, steps ...func() error) error {
+// fxChain runs steps until one fails.
+func fxChain(steps ...func() error) error {
 	for _, s := range steps {
 		if err := s(); err != nil {
 			return err
@@ -887,7 +894,7 @@ func fxPowLUT(img *vips.Image, exp, t float64, op string) error {
 		return vipsErr(op, err)
 	}
 	defer orig.Close()
-	if err := fxChain(lut,
+	if err := fxChain(
 		func() error { return lut.Linear([]float64{1.0 / 255}, []float64{0}, nil) },
 		func() error { return lut.Math2Const(vips.OperationMath2Pow, fxPerBand(img, []float64{exp}, 1)) },
 		func() error { return lut.Linear(fxPerBand(img, []float64{255 * t}, 255), zero, nil) },
@@ -977,7 +984,7 @@ func fxHistograms(img *vips.Image, luma bool, op string) ([][]uint64, error) {
 		)
 	}
 	steps = append(steps, func() error { return s.HistFind(nil) })
-	if err := fxChain(s, steps...); err != nil {
+	if err := fxChain(steps...); err != nil {
 		return nil, vipsErr(op, err)
 	}
 	vals, err := fxValues(s)
@@ -1172,7 +1179,7 @@ func fxFillHoles(ring, alpha *vips.Image) error {
 		return err
 	}
 	defer holes.Close()
-	if err := fxChain(holes,
+	if err := fxChain(
 		func() error { return holes.RelationalConst(vips.OperationRelationalMore, []float64{127}) },
 		func() error { return holes.Embed(1, 1, w+2, h+2, nil) },
 		// Mark everything transparent that connects to the border.
@@ -1300,6 +1307,7 @@ func fxFitRadii(r [4]float64, w, h float64) [4]float64 {
 		if !(r[i] > 0) { // also NaN
 			r[i] = 0
 		}
+		r[i] = math.Min(r[i], w+h) // finite, for the scaling below
 	}
 	f := 1.0
 	for _, side := range [][3]float64{{r[0], r[1], w}, {r[3], r[2], w}, {r[0], r[3], h}, {r[1], r[2], h}} {
@@ -1362,7 +1370,7 @@ func fxCornerPatch(r float64, n int) (*vips.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = fxChain(p,
+	err = fxChain(
 		// Offsets from the centre, clamped to 0 past it: 2·min(d, 0) = d − |d|.
 		func() error { return p.Linear([]float64{1, 1}, []float64{0.5 - r, 0.5 - r}, nil) },
 		func() error {
@@ -1402,7 +1410,7 @@ func fxEllipseMask(w, h int) (*vips.Image, error) {
 		return nil, err
 	}
 	defer sq.Close()
-	if err := fxChain(sq,
+	if err := fxChain(
 		func() error { return sq.Linear([]float64{1, 1}, []float64{0.5 - a, 0.5 - b}, nil) },
 		func() error { return fxSquare(sq) }, // dx², dy²
 	); err != nil {
@@ -1413,7 +1421,7 @@ func fxEllipseMask(w, h int) (*vips.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := fxChain(s,
+	if err := fxChain(
 		func() error { return s.Linear([]float64{2 / (a * a), 2 / (b * b)}, []float64{0, 0}, nil) },
 		func() error { return s.Bandmean() },
 		func() error { return s.Math2Const(vips.OperationMath2Pow, []float64{0.5}) },
@@ -1423,7 +1431,7 @@ func fxEllipseMask(w, h int) (*vips.Image, error) {
 	}
 	// G = √(dx²/a⁴ + dy²/b⁴) = s·|∇s|
 	g := sq
-	if err := fxChain(g,
+	if err := fxChain(
 		func() error {
 			return g.Linear([]float64{2 / (a * a * a * a), 2 / (b * b * b * b)}, []float64{0, 0}, nil)
 		},
@@ -1442,7 +1450,7 @@ func fxEllipseMask(w, h int) (*vips.Image, error) {
 		return nil, err
 	}
 	defer sc.Close()
-	if err := fxChain(sc,
+	if err := fxChain(
 		func() error { return sc.Linear([]float64{1}, []float64{-0.5}, nil) },
 		func() error { return fxAddAbs(sc) },
 		func() error { return sc.Linear([]float64{0.5}, []float64{0.5}, nil) },
@@ -1451,7 +1459,7 @@ func fxEllipseMask(w, h int) (*vips.Image, error) {
 		return nil, err
 	}
 	// d = (1 − s)·sc/G; coverage = clamp(d + ½)
-	if err := fxChain(s,
+	if err := fxChain(
 		func() error { return s.Linear([]float64{-1}, []float64{1}, nil) },
 		func() error { return s.Multiply(sc) },
 		func() error { return s.Divide(g) },

@@ -249,12 +249,20 @@ func TestFxSharpenOvershoots(t *testing.T) {
 	}
 }
 
-func TestFxUnsharpMaskKeepsAlpha(t *testing.T) {
-	img := fxLoad(t, testimg.TransparentCircle(40, 40))
-	fxMust(t, fxUnsharpMask(img, 300))
-	out := fxOut(t, img)
-	fxExpectAlpha(t, out, 0, 0, 0, 0)
-	fxExpectAlpha(t, out, 20, 20, 255, 255)
+func TestFxSharpeningKeepsAlpha(t *testing.T) {
+	for _, f := range []func(*vips.Image) error{
+		func(img *vips.Image) error { return fxSharpen(img, 300) },
+		func(img *vips.Image) error { return fxUnsharpMask(img, 300) },
+	} {
+		img := fxLoad(t, testimg.TransparentCircle(40, 40))
+		fxMust(t, f(img))
+		if img.Bands() != 4 {
+			t.Fatalf("bands %d, want 4", img.Bands())
+		}
+		out := fxOut(t, img)
+		fxExpectAlpha(t, out, 0, 0, 0, 0)
+		fxExpectAlpha(t, out, 20, 20, 255, 255)
+	}
 }
 
 // ---- colour ----
@@ -546,6 +554,21 @@ func TestFxImprove(t *testing.T) {
 			t.Errorf("improve outdoor should keep the colour balance: %v", fxAt(out, 50, 0))
 		}
 	}
+	// A full tonal range with a muted colour: the levels stay put, so any
+	// gain in colour is improve's saturation boost.
+	full := image.NewNRGBA(image.Rect(0, 0, 256, 2))
+	for x := 0; x < 256; x++ {
+		full.SetNRGBA(x, 0, color.NRGBA{uint8(x), uint8(x), uint8(x), 255})
+		full.SetNRGBA(x, 1, color.NRGBA{150, 100, 100, 255})
+	}
+	for _, indoor := range []bool{false, true} {
+		sat := fxLoad(t, full)
+		fxMust(t, fxImprove(sat, indoor, 100))
+		c := fxAt(fxOut(t, sat), 10, 1)
+		if chroma := int(c.R) - int(c.G); chroma < 54 {
+			t.Errorf("improve indoor=%v: muted colour %v, want more saturated than 50", indoor, c)
+		}
+	}
 	none := fxLoad(t, src)
 	fxMust(t, fxImprove(none, false, 0))
 	fxExpect(t, fxOut(t, none), 10, 1, src.NRGBAAt(10, 1), 0)
@@ -658,6 +681,18 @@ func TestFxBlurRegions(t *testing.T) {
 	if sdIn > sdSrc/3 {
 		t.Errorf("region spread %.1f, source %.1f: not blurred", sdIn, sdSrc)
 	}
+}
+
+func TestFxBlurRegionsSeeAroundThemselves(t *testing.T) {
+	// The region is all red, next to the blue half: its blur must take in
+	// the blue just outside, or the edge of the region shows.
+	img := fxLoad(t, fxHalves(40, 20))
+	fxMust(t, fxBlurRegions(img, []image.Rectangle{image.Rect(10, 0, 20, 20)}, 100))
+	out := fxOut(t, img)
+	if c := fxAt(out, 19, 10); c.B < 60 {
+		t.Errorf("region edge %v took in no blue from outside the region", c)
+	}
+	fxExpect(t, out, 20, 10, fxBlue, 0)
 }
 
 // ---- trim ----
@@ -796,6 +831,11 @@ func TestFxShadowOpaque(t *testing.T) {
 	// Top right of the image, outside the shadow.
 	fxExpectAlpha(t, out, min(w-1, ox+45), 0, 0, 0)
 	fxExpectAlpha(t, out, 0, h-1, 0, 0)
+
+	far := fxLoad(t, fxSolid(40, 30, fxBlue))
+	if err := fxShadow(far, 40, transform.Color{A: 255}, math.MaxInt, 5); err == nil {
+		t.Error("a shadow offset far off the canvas was accepted")
+	}
 }
 
 func TestFxShadowFollowsAlpha(t *testing.T) {
@@ -947,6 +987,13 @@ func TestFxRoundCorners(t *testing.T) {
 	ho := fxOut(t, huge)
 	fxExpectAlpha(t, ho, 0, 0, 0, 0)
 	fxExpectAlpha(t, ho, 30, 20, 255, 255)
+
+	inf := fxLoad(t, fxSolid(60, 40, fxRed))
+	fxMust(t, fxRoundCorners(inf, [4]float64{math.Inf(1), math.NaN(), -3, 0}, false))
+	io := fxOut(t, inf)
+	fxExpectAlpha(t, io, 0, 0, 0, 0)
+	fxExpectAlpha(t, io, 30, 20, 255, 255)
+	fxExpectAlpha(t, io, 59, 0, 255, 255)
 
 	circle := fxLoad(t, testimg.TransparentCircle(40, 40))
 	fxMust(t, fxRoundCorners(circle, [4]float64{5, 5, 5, 5}, false))
