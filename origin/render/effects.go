@@ -43,7 +43,7 @@ func fxBlur(img *vips.Image, level int) error {
 // 1–2000 (default 100) maps onto the mask's sigma, 0.5–10.5.
 func fxSharpen(img *vips.Image, level int) error {
 	sigma := 0.5 + float64(fxClamp(level, 1, 2000))/200
-	if err := img.Sharpen(&vips.SharpenOptions{Sigma: sigma, X1: 2, Y2: 10, Y3: 20, M1: 0, M2: 3}); err != nil {
+	if err := img.Sharpen(&vips.SharpenOptions{Sigma: sigma}); err != nil {
 		return vipsErr("sharpen", err)
 	}
 	return fxUchar(img, "sharpen")
