@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/refract-cdn/refract/origin/vips"
-	"github.com/refract-cdn/refract/shared/clderr"
 )
 
 // overlay draws layer, with its alpha, over base with its top-left corner
@@ -86,41 +85,4 @@ func placeAxis(base, layer int, f, d float64) int {
 	// Far outside any image; clamped so the conversion cannot overflow.
 	const far = 1 << 40
 	return int(math.Max(-far, math.Min(far, v)))
-}
-
-// setOpacity multiplies img's alpha by percent/100 (o_ on a layer), first
-// adding an opaque alpha if img has none.
-func setOpacity(img *vips.Image, percent int) error {
-	if percent < 0 || percent > 100 {
-		return clderr.BadRequest("Invalid opacity %d: must be 0 to 100", percent)
-	}
-	if !img.HasAlpha() {
-		if percent == 100 {
-			return nil
-		}
-		maxAlpha := 255.0
-		if img.BandFormat() == vips.BandFormatUshort {
-			maxAlpha = 65535
-		}
-		if err := img.BandjoinConst([]float64{maxAlpha}); err != nil {
-			return vipsErr("alpha", err)
-		}
-	}
-	if percent == 100 {
-		return nil
-	}
-	format := img.BandFormat()
-	n := img.Bands()
-	a, b := make([]float64, n), make([]float64, n)
-	for i := range a {
-		a[i] = 1
-	}
-	a[n-1] = float64(percent) / 100
-	if err := img.Linear(a, b, nil); err != nil {
-		return vipsErr("opacity", err)
-	}
-	if err := img.Cast(format, nil); err != nil {
-		return vipsErr("opacity", err)
-	}
-	return nil
 }

@@ -270,42 +270,6 @@ func TestPlaceLayer(t *testing.T) {
 	}
 }
 
-func TestSetOpacity(t *testing.T) {
-	img := solidImage(t, 4, 4, 10, 20, 30, 200)
-	defer img.Close()
-	if err := setOpacity(img, 50); err != nil {
-		t.Fatal(err)
-	}
-	checkLayerPixels(t, "o_50 on alpha 200", img, map[[2]int]color.NRGBA{{1, 1}: {10, 20, 30, 100}}, 0)
-
-	opaque := solidImage(t, 4, 4, 10, 20, 30)
-	defer opaque.Close()
-	if err := setOpacity(opaque, 50); err != nil {
-		t.Fatal(err)
-	}
-	if opaque.Bands() != 4 || opaque.BandFormat() != vips.BandFormatUchar {
-		t.Fatalf("o_50 on RGB: %d bands, format %v", opaque.Bands(), opaque.BandFormat())
-	}
-	checkLayerPixels(t, "o_50 on RGB", opaque, map[[2]int]color.NRGBA{{1, 1}: {10, 20, 30, 128}}, 1)
-
-	grey := solidImage(t, 4, 4, 90)
-	defer grey.Close()
-	if err := setOpacity(grey, 0); err != nil {
-		t.Fatal(err)
-	}
-	if grey.Bands() != 2 {
-		t.Errorf("o_0 on grey: %d bands", grey.Bands())
-	}
-	if p := pixelsAt(t, grey, [2]int{0, 0})[0]; p.A != 0 {
-		t.Errorf("o_0: alpha %d", p.A)
-	}
-	for _, bad := range []int{-1, 101} {
-		if err := setOpacity(img, bad); err == nil {
-			t.Errorf("setOpacity(%d) succeeded", bad)
-		}
-	}
-}
-
 func TestOverlay16Bit(t *testing.T) {
 	base := solidImage(t, 10, 10, 255, 255, 255)
 	defer base.Close()

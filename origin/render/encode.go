@@ -91,18 +91,6 @@ func avifEffort(pixels int) int {
 	return 0
 }
 
-// encode writes img as f for a chain: the chain's quality and
-// fl_progressive, formats without alpha flattened onto bg, metadata
-// stripped. See encodeWith.
-func encode(img *vips.Image, f format.Format, chain *transform.Chain, bg transform.Color) ([]byte, error) {
-	return encodeWith(img, f, encodeOptions{
-		Quality:     Quality(chain, f),
-		Progressive: chain.Flags()&transform.FlagProgressive != 0,
-		Animated:    true,
-		Background:  bg,
-	})
-}
-
 // encodeOptions says how encodeWith writes an image.
 type encodeOptions struct {
 	// Quality is 1–100; 0 is the format's default from Quality's rule.

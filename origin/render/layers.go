@@ -43,7 +43,7 @@ func (r *runner) layer(base *vips.Image, group []transform.Component) error {
 		return err
 	}
 	if place.Has(transform.ParamOpacity) && len(group) > 1 {
-		if err := setOpacity(img, int(place.Opacity)); err != nil {
+		if err := fxOpacity(img, int(place.Opacity)); err != nil {
 			return err
 		}
 	}

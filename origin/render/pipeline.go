@@ -482,7 +482,7 @@ func (r *runner) component(img *vips.Image, c *transform.Component, first bool) 
 		r.forget()
 	}
 	if c.Has(transform.ParamOpacity) {
-		if err := setOpacity(img, int(c.Opacity)); err != nil {
+		if err := fxOpacity(img, int(c.Opacity)); err != nil {
 			return err
 		}
 	}
