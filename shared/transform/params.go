@@ -196,6 +196,8 @@ func parseAngle(c *Component, v string) bool {
 	var a Angle
 	if f, ok := signed(v); ok {
 		a.Deg = f
+	} else if strings.Trim(v, "-0123456789.") == "" {
+		return false // a malformed number, not modes joined by '.'
 	} else {
 		for rest := v; rest != ""; {
 			part := rest

@@ -25,7 +25,9 @@ func (s Size) Resolve(in int) float64 {
 // number parses an unsigned decimal ("300", "0.5", ".5", "2.") without
 // the exponents, signs, hex and NaN/Inf forms strconv would also accept.
 func number(v string) (float64, bool) {
-	if v == "" || len(v) > 16 {
+	// At most 16 characters, not counting a leading zero: the canonical
+	// form writes ".5" as "0.5", and must parse back.
+	if v == "" || len(strings.TrimPrefix(v, "0")) > 16 {
 		return 0, false
 	}
 	dot := false
