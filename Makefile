@@ -56,9 +56,11 @@ test: setup fmt-check vet ## the whole suite with the race detector, then the al
 bench: setup ## the Go benchmarks (edge hit path, render); see bench/README.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./edge/delivery ./origin/render ./shared/transform
 
-fuzz: setup ## run every fuzz target for FUZZTIME (default 60s) each
-	$(GO) test ./shared/transform -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
-	$(GO) test ./shared/urlapi -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+fuzz: setup ## run every fuzz target for FUZZTIME (default 60s) each, and keep what it found in testdata
+	@for p in transform urlapi; do \
+		$(GO) test ./shared/$$p -run '^$$$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) || exit 1; \
+		cp -n "$$($(GO) env GOCACHE)"/fuzz/github.com/refract-cdn/refract/shared/$$p/FuzzParse/* shared/$$p/testdata/fuzz/FuzzParse/ 2>/dev/null || true; \
+	done
 
 generate: setup ## regenerate the libvips bindings from origin/vips/templates
 	$(GO) generate ./origin/vips
