@@ -67,6 +67,10 @@ func Render(src []byte, req Request) (Result, error) {
 	// Only GIF and WebP carry the frames on; any other output gets the first.
 	animated = animated && (out == format.GIF || out == format.WebP)
 	lo.Frames = animated
+	if animated && info.Pages > maxFaceFrames && usesFaces(chain) {
+		// Detection runs on every frame; past this it would take seconds.
+		return Result{}, clderr.BadRequest("Face detection on animations is limited to %d frames; this one has %d", maxFaceFrames, info.Pages)
+	}
 
 	r := &runner{req: &req, maxPixels: req.MaxPixels, bg: white}
 	r.env.IW, r.env.IH, r.env.Pages = float64(info.Width), float64(info.Height), float64(info.Pages)
@@ -100,6 +104,22 @@ func Render(src []byte, req Request) (Result, error) {
 		return Result{}, err
 	}
 	return Result{Body: body, Format: out, Width: w, Height: h}, nil
+}
+
+// maxFaceFrames bounds face detection on an animation, frame by frame.
+const maxFaceFrames = 50
+
+// usesFaces reports whether any component needs face detection.
+func usesFaces(ch *transform.Chain) bool {
+	for i := range ch.Components {
+		c := &ch.Components[i]
+		k := c.Effect.Kind
+		if c.Gravity.Faces() || c.Has(transform.ParamEffect) && (k == transform.EffectPixelateFaces || k == transform.EffectBlurFaces) ||
+			strings.Contains(c.If.Expr, "fc") {
+			return true
+		}
+	}
+	return false
 }
 
 // maxSide is the longest side an encoder can write.
