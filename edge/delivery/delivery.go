@@ -262,7 +262,10 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 	}
 	e.Vary = vary(f == format.Auto, false)
 	if resp.Error != "" {
-		e.Error = resp.Error // a d_ default image stands in for a missing asset
+		// A d_ default image stands in for a missing asset, which may be
+		// uploaded at any time: never immutable.
+		e.Error = resp.Error
+		e.CacheControl, ttl = s.unversioned, s.cfg.MaxAge
 	}
 	if st.chain.Flags()&transform.FlagAttachment != 0 {
 		e.Disposition = disposition(&st.chain, r, resp.ContentType)

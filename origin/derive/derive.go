@@ -210,7 +210,11 @@ func (s *Service) deriveAsset(ctx context.Context, spec derivative.Spec, ch *tra
 	if !out.Writable() && out != format.JSON {
 		return result{}, render.UnsupportedFormat(out) // refused before any work
 	}
-	name := derivative.StorageName(ch.String(), out)
+	id, err := s.identity(ctx, spec, ch, src, a)
+	if err != nil {
+		return result{}, err
+	}
+	name := derivative.StorageName(id, out)
 	key := asset.DerivedKey(a.Cloud, a.VersionID, name)
 	if res, err := s.stored(ctx, key, a, out); err == nil || !errors.Is(err, store.ErrNotFound) {
 		return res, err
@@ -279,6 +283,43 @@ func (s *Service) render(ctx context.Context, a *asset.Asset, key string, ch *tr
 		s.cfg.Log.Warn("derivative not stored", "key", key, "err", err)
 	}
 	return result{body: res.Body, format: res.Format, version: a.Version, etag: etag(res.Body), source: "render"}, nil
+}
+
+// identity is what names a stored derivative beyond the asset's version:
+// the canonical transformation, plus the definitions of the named
+// transformations it uses and the versions of the images it layers, so
+// that editing either renders anew instead of serving the old bytes. For
+// fl_getinfo it adds the image format the JSON reports.
+func (s *Service) identity(ctx context.Context, spec derivative.Spec, ch *transform.Chain, src format.Format, a *asset.Asset) (string, error) {
+	id := ch.String()
+	var extra []string
+	for i := range ch.Components {
+		c := &ch.Components[i]
+		if c.Has(transform.ParamNamed) && s.cfg.Named != nil {
+			for _, name := range strings.Split(c.Named, ".") {
+				text, _ := s.cfg.Named(spec.Cloud, name)
+				extra = append(extra, "t_"+name+"="+text)
+			}
+		}
+		if c.HasLayer() && c.Layer.Kind == transform.LayerImage {
+			la, _, err := s.cfg.Assets.Get(ctx, spec.Cloud, "image", "upload", c.Layer.PublicID())
+			switch {
+			case errors.Is(err, asset.ErrNotFound):
+				return "", render.ErrMissingLayer(c.Layer.PublicID())
+			case err != nil:
+				return "", err
+			}
+			extra = append(extra, "l_"+c.Layer.ID+"="+la.VersionID)
+		}
+	}
+	if ch.Flags()&transform.FlagGetInfo != 0 {
+		img := render.ResolveFormat(ch.Format(), spec.Accepts, src, a.Alpha, render.Animated(src, a.Pages, ch))
+		extra = append(extra, "getinfo="+img.Ext())
+	}
+	if len(extra) == 0 {
+		return id, nil
+	}
+	return id + "\x00" + strings.Join(extra, "\x00"), nil
 }
 
 // layer reads the original of an overlay's public_id, in the cloud's

@@ -29,8 +29,8 @@ func New(m map[string]map[string]string) (*Set, error) {
 			if err := transform.Parse(tx, &ch); err != nil {
 				return nil, fmt.Errorf("named transformation %s/%s: %w", cloud, name, err)
 			}
-			if name == "" {
-				return nil, fmt.Errorf("named transformation in %s: empty name", cloud)
+			if name == "" || tx == "" {
+				return nil, fmt.Errorf("named transformation %s/%q: empty name or transformation", cloud, name)
 			}
 		}
 	}

@@ -70,8 +70,8 @@ func plan(inW, inH int, c *transform.Component, maxPixels int, focus image.Recta
 		}
 	}
 	dpr := 1.0
-	if c.Has(transform.ParamDPR) {
-		dpr = c.DPR.V
+	if c.Has(transform.ParamDPR) && !c.DPR.Auto {
+		dpr = c.DPR.V // an unresolved dpr_auto (inside a named transformation) is 1
 	}
 	w, h = w*dpr, h*dpr
 	if !hasW && !hasH && dpr != 1 && c.Crop != transform.CropCrop {

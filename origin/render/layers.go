@@ -16,8 +16,19 @@ import (
 func (r *runner) layer(base *vips.Image, group []transform.Component) error {
 	lc := group[0]
 	place := group[len(group)-1]
+	// Placement (and a text layer's wrap width) are measured on the base.
+	r.measure(base)
+	if err := lc.Resolve(&r.env); err != nil {
+		return err
+	}
+	if len(group) == 1 {
+		place = lc
+	} else if err := place.Resolve(&r.env); err != nil {
+		return err
+	}
 	const placement = 1<<transform.ParamGravity | 1<<transform.ParamX | 1<<transform.ParamY
-	own := lc // the layer's own transformation, from its first component
+	own := group[0]                         // the layer's own transformation, from its first component
+	own.If, own.NVars = transform.Cond{}, 0 // already applied, to the base
 	own.Set &^= 1<<transform.ParamOverlay | 1<<transform.ParamUnderlay
 	own.Flags &^= transform.FlagLayerApply | transform.FlagRelative
 	if len(group) == 1 {
@@ -37,7 +48,7 @@ func (r *runner) layer(base *vips.Image, group []transform.Component) error {
 			relativeTo(&scoped[i], base.Width(), base.Height())
 		}
 	}
-	sub := &runner{req: r.req, maxPixels: r.maxPixels, bg: white}
+	sub := &runner{req: r.req, maxPixels: r.maxPixels, bg: white, layers: r.layers}
 	sub.env = transform.Env{IW: float64(img.Width()), IH: float64(img.Height()), Pages: 1, Vars: r.env.Vars}
 	if err := sub.run(img, scoped, 1); err != nil {
 		return err
@@ -103,13 +114,19 @@ func (r *runner) layerSource(lc, own *transform.Component, base *vips.Image, rel
 	id := lc.Layer.PublicID()
 	var src []byte
 	var err error
-	if r.req.Layer != nil {
-		src, err = r.req.Layer(id)
-	} else {
-		err = errMissingLayer(id)
-	}
-	if err != nil {
-		return nil, err
+	if src = r.layers[id]; src == nil {
+		if r.req.Layer != nil {
+			src, err = r.req.Layer(id)
+		} else {
+			err = errMissingLayer(id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.layers == nil {
+			r.layers = map[string][]byte{}
+		}
+		r.layers[id] = src // the frames of an animation read it once
 	}
 	f := Sniff(src)
 	if f == format.Unknown {

@@ -207,6 +207,13 @@ func expandNamed(in *transform.Chain, named func(string) (string, bool), depth i
 			out.Components = append(out.Components, c)
 			continue
 		}
+		// A condition in the component covers the whole expansion: it
+		// becomes a block around it.
+		cond := c.If.Kind == transform.CondIf
+		if cond {
+			out.Components = append(out.Components, transform.Component{If: c.If})
+			c.If = transform.Cond{}
+		}
 		for _, name := range strings.Split(c.Named, ".") {
 			text, ok := "", false
 			if named != nil {
@@ -229,6 +236,18 @@ func expandNamed(in *transform.Chain, named func(string) (string, bool), depth i
 		if c.Set != 0 || c.NVars != 0 || c.If.Kind != transform.CondNone {
 			out.Components = append(out.Components, c)
 		}
+		if cond {
+			out.Components = append(out.Components, transform.Component{If: transform.Cond{Kind: transform.CondEnd}})
+		}
+	}
+	layers := 0
+	for i := range out.Components {
+		if out.Components[i].HasLayer() {
+			layers++
+		}
+	}
+	if layers > transform.MaxLayers {
+		return nil, clderr.BadRequest("Too many layers after expanding named transformations (at most %d)", transform.MaxLayers)
 	}
 	if len(out.Components) > 2*transform.MaxComponents {
 		return nil, clderr.BadRequest("Too many transformation components after expanding named transformations")
@@ -247,6 +266,7 @@ type runner struct {
 	facesOf   *vips.Image // the image faces were detected on
 	depth     int         // layer nesting
 	resizes   []geometry
+	layers    map[string][]byte // layer originals, read once per render
 }
 
 // simpleFirst reports whether a first component can be planned before
@@ -269,13 +289,18 @@ func (r *runner) runFrames(img *vips.Image, comps []transform.Component) (*vips.
 			fr.Close()
 		}
 	}()
-	for _, fr := range frames {
+	for i, fr := range frames {
 		sub := *r
 		sub.env.Vars = append([]transform.Value(nil), r.env.Vars...)
+		// Every frame shares the animation's budget, so n frames cannot
+		// each grow to the whole limit before joinFrames refuses them.
+		sub.maxPixels = min(r.maxPixels, maxAnimationPixels/len(frames))
 		if err := sub.run(fr, comps, 0); err != nil {
 			return img, err
 		}
-		r.bg, r.resizes = sub.bg, sub.resizes
+		if i == 0 {
+			r.bg, r.resizes, r.faces = sub.bg, sub.resizes, sub.faces
+		}
 	}
 	for _, fr := range frames[1:] {
 		if fr.Width() != frames[0].Width() || fr.Height() != frames[0].Height() {
@@ -361,12 +386,28 @@ func (r *runner) run(img *vips.Image, comps []transform.Component, depth int) er
 			if err := r.layer(img, comps[i:end+1]); err != nil {
 				return err
 			}
+			if err := r.bounded(img); err != nil {
+				return err
+			}
 			i = end
 			continue
 		}
 		if err := r.component(img, &c, i == 0 && depth == 0); err != nil {
 			return err
 		}
+		if err := r.bounded(img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bounded refuses an image that a component grew past the pixel limit
+// (borders, shadows, rotations and padding grow the canvas after the
+// geometry was checked).
+func (r *runner) bounded(img *vips.Image) error {
+	if int64(img.Width())*int64(img.Height()) > int64(r.maxPixels) {
+		return tooLarge(img.Width(), img.Height(), r.maxPixels)
 	}
 	return nil
 }

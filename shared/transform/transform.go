@@ -103,6 +103,17 @@ func (c *Component) Resolve(env *Env) error {
 		if !params[e.P].parse(c, v) {
 			return clderr.BadRequest("Invalid %s - %s (from %s)", params[e.P].what, v, e.V)
 		}
+		// A computed length is pixels, even when it comes out at 1 or less.
+		switch e.P {
+		case ParamWidth:
+			c.Width.Rel = false
+		case ParamHeight:
+			c.Height.Rel = false
+		case ParamX:
+			c.X.Rel = false
+		case ParamY:
+			c.Y.Rel = false
+		}
 	}
 	c.NExprs = 0
 	return nil
