@@ -264,7 +264,6 @@ type runner struct {
 	first     *geometry       // the first component's geometry, when planned before a shrink-on-load
 	faces     []image.Rectangle
 	facesOf   *vips.Image // the image faces were detected on
-	depth     int         // layer nesting
 	resizes   []geometry
 	layers    map[string][]byte // layer originals, read once per render
 }
@@ -415,6 +414,9 @@ func (r *runner) bounded(img *vips.Image) error {
 // layerEnd finds the fl_layer_apply component that closes the layer
 // opened at i, or i itself for a layer written in a single component.
 func layerEnd(comps []transform.Component, i int) int {
+	if comps[i].Flags&transform.FlagLayerApply != 0 {
+		return i
+	}
 	for j := i + 1; j < len(comps); j++ {
 		if comps[j].Flags&transform.FlagLayerApply != 0 {
 			return j
@@ -422,9 +424,6 @@ func layerEnd(comps []transform.Component, i int) int {
 		if comps[j].HasLayer() {
 			break
 		}
-	}
-	if comps[i].Flags&transform.FlagLayerApply != 0 {
-		return i
 	}
 	return i
 }
