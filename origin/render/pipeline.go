@@ -746,6 +746,22 @@ func dropAlpha(img *vips.Image) error {
 	return vipsErr("alpha", img.ExtractBand(0, &vips.ExtractBandOptions{N: img.Bands() - 1}))
 }
 
+// levelEffects are the effects that take the image and their level only.
+var levelEffects = map[transform.EffectKind]func(*vips.Image, int) error{
+	transform.EffectBlur:           fxBlur,
+	transform.EffectSharpen:        fxSharpen,
+	transform.EffectUnsharpMask:    fxUnsharpMask,
+	transform.EffectSepia:          fxSepia,
+	transform.EffectBrightness:     fxBrightness,
+	transform.EffectContrast:       fxContrast,
+	transform.EffectSaturation:     fxSaturation,
+	transform.EffectGamma:          fxGamma,
+	transform.EffectAutoContrast:   fxAutoContrast,
+	transform.EffectAutoBrightness: fxAutoBrightness,
+	transform.EffectAutoColor:      fxAutoColor,
+	transform.EffectVignette:       fxVignette,
+}
+
 // effect runs c's e_ effect. Levels given in pixels scale with dpr.
 func (r *runner) effect(img *vips.Image, c *transform.Component, dpr float64) error {
 	e := c.Effect
@@ -756,35 +772,16 @@ func (r *runner) effect(img *vips.Image, c *transform.Component, dpr float64) er
 		return def
 	}
 	black := transform.Color{A: 255}
+	if fx := levelEffects[e.Kind]; fx != nil {
+		return fx(img, e.Level)
+	}
 	switch e.Kind {
-	case transform.EffectBlur:
-		return fxBlur(img, e.Level)
-	case transform.EffectSharpen:
-		return fxSharpen(img, e.Level)
-	case transform.EffectUnsharpMask:
-		return fxUnsharpMask(img, e.Level)
 	case transform.EffectGrayscale:
 		return fxGrayscale(img)
-	case transform.EffectSepia:
-		return fxSepia(img, e.Level)
 	case transform.EffectNegate:
 		return fxNegate(img)
-	case transform.EffectBrightness:
-		return fxBrightness(img, e.Level)
-	case transform.EffectContrast:
-		return fxContrast(img, e.Level)
-	case transform.EffectSaturation:
-		return fxSaturation(img, e.Level)
-	case transform.EffectGamma:
-		return fxGamma(img, e.Level)
 	case transform.EffectImprove:
 		return fxImprove(img, e.ModeName() == "indoor", e.Level)
-	case transform.EffectAutoContrast:
-		return fxAutoContrast(img, e.Level)
-	case transform.EffectAutoBrightness:
-		return fxAutoBrightness(img, e.Level)
-	case transform.EffectAutoColor:
-		return fxAutoColor(img, e.Level)
 	case transform.EffectPixelate:
 		return fxPixelate(img, int(math.Round(float64(e.Level)*dpr)))
 	case transform.EffectPixelateFaces, transform.EffectBlurFaces:
@@ -802,8 +799,6 @@ func (r *runner) effect(img *vips.Image, c *transform.Component, dpr float64) er
 			override = &e.Color
 		}
 		return fxTrim(img, e.Level, override)
-	case transform.EffectVignette:
-		return fxVignette(img, e.Level)
 	case transform.EffectColorize:
 		return fxColorize(img, e.Level, color(transform.Color{R: 128, G: 128, B: 128, A: 255}))
 	case transform.EffectShadow:
