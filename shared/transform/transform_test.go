@@ -41,20 +41,40 @@ func TestCanonical(t *testing.T) {
 		"c_crop,x_10,y_-0.5,w_100":   "c_crop,w_100,x_10,y_-0.5",
 		"g_auto,c_fill,w_100,h_100":  "c_fill,g_auto,h_100,w_100",
 	}
-	var ch Chain
 	for in, want := range cases {
-		if err := Parse(in, &ch); err != nil {
-			t.Errorf("Parse(%q): %v", in, err)
-			continue
-		}
-		if got := ch.String(); got != want {
-			t.Errorf("canonical(%q) = %q, want %q", in, got, want)
-		}
-		// The canonical form parses to itself.
-		var again Chain
-		if err := Parse(want, &again); err != nil || again.String() != want {
-			t.Errorf("canonical form %q does not round-trip: %q, %v", want, again.String(), err)
-		}
+		expectCanonical(t, in, want)
+	}
+}
+
+// expectCanonical checks that in parses to the canonical form want, and
+// that want parses to itself.
+func expectCanonical(t *testing.T, in, want string) {
+	t.Helper()
+	var ch Chain
+	if err := Parse(in, &ch); err != nil {
+		t.Errorf("Parse(%q): %v", in, err)
+		return
+	}
+	if got := ch.String(); got != want {
+		t.Errorf("canonical(%q) = %q, want %q", in, got, want)
+	}
+	var again Chain
+	if err := Parse(want, &again); err != nil || again.String() != want {
+		t.Errorf("canonical form %q does not round-trip: %q, %v", want, again.String(), err)
+	}
+}
+
+// expectError checks that in is refused with a 400 saying want.
+func expectError(t *testing.T, in, want string) {
+	t.Helper()
+	var ch Chain
+	err := Parse(in, &ch)
+	if err == nil {
+		t.Errorf("Parse(%q) succeeded, want %q", in, want)
+		return
+	}
+	if clderr.Status(err) != 400 || err.Error() != want {
+		t.Errorf("Parse(%q) = %d %q, want 400 %q", in, clderr.Status(err), err, want)
 	}
 }
 
@@ -121,17 +141,10 @@ func TestErrors(t *testing.T) {
 		"g_auto,c_scale,w_10": "Use auto gravity only with crop, fill, lfill, fill_pad or thumb",
 		"fps_10":              "Transformation parameter fps_ is not supported yet",
 	}
-	var ch Chain
 	for in, want := range cases {
-		err := Parse(in, &ch)
-		if err == nil {
-			t.Errorf("Parse(%q) succeeded, want %q", in, want)
-			continue
-		}
-		if clderr.Status(err) != 400 || err.Error() != want {
-			t.Errorf("Parse(%q) = %d %q, want 400 %q", in, clderr.Status(err), err, want)
-		}
+		expectError(t, in, want)
 	}
+	var ch Chain
 	if err := Parse(strings.Repeat("w_1/", MaxComponents)+"w_1", &ch); err == nil {
 		t.Error("too many components accepted")
 	}
