@@ -39,24 +39,26 @@ var (
 
 // Asset is the metadata of one uploaded asset version.
 type Asset struct {
-	Cloud            string    `json:"cloud"`
-	ResourceType     string    `json:"resource_type"`
-	Type             string    `json:"type"`
-	PublicID         string    `json:"public_id"`
-	AssetID          string    `json:"asset_id"`
-	Version          int64     `json:"version"`
-	VersionID        string    `json:"version_id"`
-	Format           string    `json:"format,omitempty"`
-	Width            int       `json:"width,omitempty"`
-	Height           int       `json:"height,omitempty"`
-	Alpha            bool      `json:"alpha,omitempty"`
-	Pages            int       `json:"pages,omitempty"`
-	Bytes            int64     `json:"bytes"`
-	ETag             string    `json:"etag"` // MD5 of the original, as Cloudinary reports it
-	CreatedAt        time.Time `json:"created_at"`
-	Tags             []string  `json:"tags,omitempty"`
-	OriginalFilename string    `json:"original_filename,omitempty"`
-	OriginalKey      string    `json:"original_key"`
+	Cloud        string    `json:"cloud"`
+	ResourceType string    `json:"resource_type"`
+	Type         string    `json:"type"`
+	PublicID     string    `json:"public_id"`
+	AssetID      string    `json:"asset_id"`
+	Version      int64     `json:"version"`
+	VersionID    string    `json:"version_id"`
+	Format       string    `json:"format,omitempty"`
+	Width        int       `json:"width,omitempty"`
+	Height       int       `json:"height,omitempty"`
+	Alpha        bool      `json:"alpha,omitempty"`
+	Pages        int       `json:"pages,omitempty"`
+	Bytes        int64     `json:"bytes"`
+	ETag         string    `json:"etag"` // MD5 of the original, as Cloudinary reports it
+	CreatedAt    time.Time `json:"created_at"`
+	Tags         []string  `json:"tags,omitempty"`
+	// Context is the asset's contextual metadata (key=value pairs).
+	Context          map[string]string `json:"context,omitempty"`
+	OriginalFilename string            `json:"original_filename,omitempty"`
+	OriginalKey      string            `json:"original_key"`
 }
 
 // MetaKey is where an asset's metadata lives.
