@@ -226,7 +226,7 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 	r := &st.req
 	spec := derivative.Spec{
 		Cloud: r.Cloud, ResourceType: r.ResourceType, Type: r.Type, PublicID: r.PublicID,
-		Tx: string(st.canon), Format: f, Accepts: acc,
+		Tx: string(st.canon), Format: f, Accepts: acc, Signed: r.Signature != "",
 	}
 	start := time.Now()
 	resp, err := s.cfg.Origin.Derive(&spec)

@@ -24,6 +24,7 @@ import (
 	"github.com/refract-cdn/refract/origin/render"
 	"github.com/refract-cdn/refract/origin/store"
 	"github.com/refract-cdn/refract/shared/clderr"
+	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/derivative"
 	"github.com/refract-cdn/refract/shared/flight"
 	"github.com/refract-cdn/refract/shared/format"
@@ -43,6 +44,12 @@ type Config struct {
 	Registerer     prometheus.Registerer
 	// Named returns a cloud's named transformation (t_<name>), if any.
 	Named func(cloud, name string) (string, bool)
+	// Clouds holds each cloud's settings (strict transformations); nil
+	// means no cloud is strict.
+	Clouds *cloud.Registry
+	// AllowedForStrict reports whether a named transformation may be
+	// rendered on request in a strict cloud.
+	AllowedForStrict func(cloud, name string) bool
 }
 
 // Service serves derivative.Endpoint.
@@ -219,6 +226,9 @@ func (s *Service) deriveAsset(ctx context.Context, spec derivative.Spec, ch *tra
 	if res, err := s.stored(ctx, key, a, out); err == nil || !errors.Is(err, store.ErrNotFound) {
 		return res, err
 	}
+	if err := s.strict(spec, ch); err != nil {
+		return result{}, err
+	}
 	res, err, _ := s.flight.Do(key, func() (result, error) {
 		// Shared by every waiter, so not tied to the first caller's request.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renderTimeout)
@@ -283,6 +293,71 @@ func (s *Service) render(ctx context.Context, a *asset.Asset, key string, ch *tr
 		s.cfg.Log.Warn("derivative not stored", "key", key, "err", err)
 	}
 	return result{body: res.Body, format: res.Format, version: a.Version, etag: etag(res.Body), source: "render"}, nil
+}
+
+// strict refuses, in a cloud with strict transformations, a derivative
+// that does not exist yet, unless the URL was signed or names only
+// named transformations allowed for strict mode.
+func (s *Service) strict(spec derivative.Spec, ch *transform.Chain) error {
+	if spec.Signed || s.cfg.Clouds == nil {
+		return nil
+	}
+	if c, ok := s.cfg.Clouds.Lookup(spec.Cloud); !ok || !c.StrictTransformations {
+		return nil
+	}
+	if s.allowedNamed(spec.Cloud, ch) {
+		return nil
+	}
+	tx := ch.String()
+	if spec.Format != format.Unknown {
+		tx += "/" + spec.Format.Ext()
+	}
+	return clderr.Unauthorized("Transformation %s is not allowed", tx)
+}
+
+// allowedNamed reports whether every component is nothing but t_ names
+// allowed for strict mode (a format from the extension aside).
+func (s *Service) allowedNamed(cloud string, ch *transform.Chain) bool {
+	if s.cfg.AllowedForStrict == nil || ch.Empty() {
+		return false
+	}
+	for i := range ch.Components {
+		c := &ch.Components[i]
+		if c.Set != 1<<transform.ParamNamed || c.NVars != 0 || c.If.Kind != 0 {
+			return false
+		}
+		for _, name := range strings.Split(c.Named, ".") {
+			if !s.cfg.AllowedForStrict(cloud, name) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Output is a derivative made for the Upload API (eager, explicit).
+type Output struct {
+	Body   []byte
+	Format format.Format
+}
+
+// Eager makes (or finds) the derivative tx in format f of asset a, as an
+// eager or explicit transformation: it is stored like any derivative, so
+// deliveries of it are hits, and strict mode lets them through.
+func (s *Service) Eager(ctx context.Context, a *asset.Asset, tx string, f format.Format) (Output, error) {
+	var ch transform.Chain
+	if err := transform.Parse(tx, &ch); err != nil {
+		return Output{}, err
+	}
+	rt, _ := urlapi.ParseResourceType(a.ResourceType)
+	typ, _ := urlapi.ParseType(a.Type)
+	spec := derivative.Spec{Cloud: a.Cloud, ResourceType: rt, Type: typ, PublicID: a.PublicID,
+		Tx: ch.String(), Format: f, Signed: true}
+	res, err := s.deriveAsset(ctx, spec, &ch, a)
+	if err != nil {
+		return Output{}, err
+	}
+	return Output{Body: res.body, Format: res.format}, nil
 }
 
 // identity is what names a stored derivative beyond the asset's version:

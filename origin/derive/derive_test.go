@@ -12,6 +12,7 @@ import (
 	"github.com/refract-cdn/refract/origin/limit"
 	"github.com/refract-cdn/refract/origin/render"
 	"github.com/refract-cdn/refract/origin/store/localfs"
+	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/derivative"
 	"github.com/refract-cdn/refract/shared/format"
 	"github.com/refract-cdn/refract/shared/peerauth"
@@ -94,5 +95,67 @@ func TestAnswers(t *testing.T) {
 	release()
 	if rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("a render past the queue: %d", rec.Code)
+	}
+}
+
+func TestStrict(t *testing.T) {
+	s := service(t, 2, 2)
+	s.cfg.Clouds = cloud.NewRegistry(cloud.Cloud{Name: "c", APIKey: "k", APISecret: "s", StrictTransformations: true})
+	s.cfg.Named = func(_, name string) (string, bool) {
+		return map[string]string{"ok": "w_50", "no": "w_60"}[name], name == "ok" || name == "no"
+	}
+	s.cfg.AllowedForStrict = func(_, name string) bool { return name == "ok" }
+	code := func(sp derivative.Spec) (int, string) {
+		rec := call(s, sp, "peer", nil)
+		return rec.Code, rec.Header().Get("X-Cld-Error")
+	}
+	if c, msg := code(spec); c != 401 || msg != "Transformation w_100/png is not allowed" {
+		t.Errorf("an ad-hoc transformation: %d %q", c, msg)
+	}
+	signed := spec
+	signed.Signed = true
+	if c, msg := code(signed); c != 200 {
+		t.Errorf("a signed URL: %d %q", c, msg)
+	}
+	// Now that it exists, the unsigned URL gets it too.
+	if c, msg := code(spec); c != 200 {
+		t.Errorf("an existing derivative: %d %q", c, msg)
+	}
+	eager := spec
+	eager.Tx = "c_fill,h_40,w_40"
+	if c, _ := code(eager); c != 401 {
+		t.Errorf("before the eager render: %d", c)
+	}
+	a, _, err := s.cfg.Assets.Get(context.Background(), "c", "image", "upload", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Eager(context.Background(), a, "w_40,h_40,c_fill", format.PNG)
+	if err != nil || out.Format != format.PNG {
+		t.Fatalf("Eager: %v %v", out.Format, err)
+	}
+	if info, err := render.Probe(out.Body, 1e6); err != nil || info.Width != 40 || info.Height != 40 {
+		t.Fatalf("eager output: %+v %v", info, err)
+	}
+	if c, msg := code(eager); c != 200 {
+		t.Errorf("after the eager render: %d %q", c, msg)
+	}
+	named := spec
+	named.Tx, named.Format = "t_ok", format.Unknown
+	if c, msg := code(named); c != 200 {
+		t.Errorf("an allowed named transformation: %d %q", c, msg)
+	}
+	named.Tx = "t_no"
+	if c, _ := code(named); c != 401 {
+		t.Errorf("a named transformation not allowed for strict: %d", c)
+	}
+	named.Tx = "t_ok/w_10"
+	if c, _ := code(named); c != 401 {
+		t.Errorf("an allowed name followed by an ad-hoc component: %d", c)
+	}
+	orig := spec
+	orig.Tx, orig.Format = "", format.Unknown
+	if c, _ := code(orig); c != 200 {
+		t.Errorf("the original: %d", c)
 	}
 }

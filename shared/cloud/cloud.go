@@ -9,11 +9,15 @@ import (
 	"sync"
 )
 
-// Cloud is one tenant's credentials.
+// Cloud is one tenant's credentials and settings.
 type Cloud struct {
 	Name      string `json:"cloud_name"`
 	APIKey    string `json:"api_key"`
 	APISecret string `json:"api_secret"`
+	// StrictTransformations lets deliveries render only what was asked
+	// for in advance: derivatives that exist (eager or explicit), named
+	// transformations allowed for strict mode, and signed URLs.
+	StrictTransformations bool `json:"strict_transformations,omitempty"`
 }
 
 // URL is the CLOUDINARY_URL for c.

@@ -7,7 +7,7 @@ import (
 
 func TestParseURL(t *testing.T) {
 	c, err := ParseURL("cloudinary://123456:abc-DEF_ghi@my-cloud")
-	if err != nil || c != (Cloud{"my-cloud", "123456", "abc-DEF_ghi"}) {
+	if err != nil || c != (Cloud{Name: "my-cloud", APIKey: "123456", APISecret: "abc-DEF_ghi"}) {
 		t.Fatalf("ParseURL = %+v %v", c, err)
 	}
 	if c.URL() != "cloudinary://123456:abc-DEF_ghi@my-cloud" {

@@ -36,6 +36,9 @@ type Spec struct {
 	// Unknown means the original's, Auto means negotiate with Accepts.
 	Format  format.Format
 	Accepts format.Accepts
+	// Signed says the edge verified the URL's s--SIG--: strict
+	// transformations let a signed URL render anything.
+	Signed bool
 }
 
 // OutputFormat is the format a request asks for: the chain's last f_,
@@ -85,6 +88,9 @@ func (s *Spec) Query() string {
 	if s.Format == format.Auto {
 		v.Set("accept", strconv.Itoa(int(s.Accepts)))
 	}
+	if s.Signed {
+		v.Set("signed", "1")
+	}
 	return v.Encode()
 }
 
@@ -116,6 +122,13 @@ func ParseQuery(q url.Values) (Spec, error) {
 			return s, clderr.BadRequest("Invalid derive request")
 		}
 		s.Accepts = format.Accepts(n)
+	}
+	switch q.Get("signed") {
+	case "", "0":
+	case "1":
+		s.Signed = true
+	default:
+		return s, clderr.BadRequest("Invalid derive request")
 	}
 	return s, nil
 }

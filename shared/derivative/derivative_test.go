@@ -56,7 +56,7 @@ func TestKeys(t *testing.T) {
 
 func TestQueryRoundTrip(t *testing.T) {
 	s := Spec{Cloud: "demo", ResourceType: urlapi.Image, Type: urlapi.Private, PublicID: "a b/ü:d=e",
-		Tx: "c_scale,w_300", Format: format.Auto, Accepts: format.AcceptAVIF}
+		Tx: "c_scale,w_300", Format: format.Auto, Accepts: format.AcceptAVIF, Signed: true}
 	q, err := url.ParseQuery(s.Query())
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +65,11 @@ func TestQueryRoundTrip(t *testing.T) {
 	if err != nil || got != s {
 		t.Errorf("round trip: %+v %v", got, err)
 	}
+	q.Set("signed", "yes")
+	if _, err := ParseQuery(q); err == nil {
+		t.Error("a malformed signed flag was accepted")
+	}
+	q.Set("signed", "0")
 	q.Set("id", "../etc/passwd")
 	if _, err := ParseQuery(q); err == nil {
 		t.Error("a traversing public_id was accepted")
