@@ -19,24 +19,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/refract-cdn/refract/edge/ban"
 	"github.com/refract-cdn/refract/edge/cache"
 	"github.com/refract-cdn/refract/edge/delivery"
 	"github.com/refract-cdn/refract/edge/forward"
-	"github.com/refract-cdn/refract/origin/asset"
-	"github.com/refract-cdn/refract/origin/derive"
-	"github.com/refract-cdn/refract/origin/limit"
-	"github.com/refract-cdn/refract/origin/named"
 	"github.com/refract-cdn/refract/origin/render"
-	"github.com/refract-cdn/refract/origin/store"
-	"github.com/refract-cdn/refract/origin/store/localfs"
-	"github.com/refract-cdn/refract/origin/upload"
 	"github.com/refract-cdn/refract/shared/bus"
 	"github.com/refract-cdn/refract/shared/cloud"
-	"github.com/refract-cdn/refract/shared/derivative"
+	"github.com/refract-cdn/refract/shared/config"
 	"github.com/refract-cdn/refract/shared/ops"
 )
 
@@ -58,6 +50,7 @@ type devConfig struct {
 	OriginTimeout    time.Duration
 	Demo             bool
 	Transformations  string // JSON file of named transformations
+	Store            string // s3://bucket[/prefix] or a directory; default <data>/store
 	CloudinaryURL    string
 	Log              *slog.Logger
 	ShutdownDeadline time.Duration
@@ -99,6 +92,7 @@ func runDev(args []string) error {
 	fs.IntVar(&cfg.RenderQueue, "render-queue", cfg.RenderQueue, "renders waiting before new ones get 429")
 	fs.IntVar(&cfg.MaxUploads, "max-uploads", cfg.MaxUploads, "uploads received at once; more wait, then get 429")
 	fs.BoolVar(&cfg.Demo, "demo", false, "upload the bundled sample image and print example URLs")
+	fs.StringVar(&cfg.Store, "store", "", "where originals, derivatives and metadata live: s3://bucket[/prefix] (AWS_* environment) or a directory (default <data>/store)")
 	fs.StringVar(&cfg.Transformations, "transformations", "", `JSON file of named transformations: {"<cloud>" or "*": {"<name>": "<transformation>"}}`)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -197,6 +191,9 @@ type devNode struct {
 	opsAddr    string
 	publicURL  string
 	ops        *ops.Ops
+	origin     *originParts
+	// stopBackground ends the origin's background work at shutdown.
+	stopBackground context.CancelFunc
 	cache      *cache.Cache
 	edge       *fasthttp.Server
 	api, opsrv *http.Server
@@ -214,10 +211,6 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	}
 	sweepStaged(filepath.Join(cfg.Data, "tmp"), time.Hour)
 	creds, generated, err := loadCredentials(cfg.Data, cfg.CloudinaryURL)
-	if err != nil {
-		return nil, err
-	}
-	st, err := localfs.New(filepath.Join(cfg.Data, "store"))
 	if err != nil {
 		return nil, err
 	}
@@ -249,40 +242,29 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	secret := []byte(creds.PeerSecret)
 	reg := n.ops.Registry
 
-	// Origin: Upload API and the derive endpoint. One limiter bounds all
-	// libvips work, renders and upload probes alike, to the CPUs.
-	assets := &asset.Repo{Store: st}
-	vipsWork := limit.New(cfg.RenderSlots, cfg.RenderQueue)
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "refract_vips_jobs_running", Help: "libvips jobs (renders, upload probes) running."},
-			func() float64 { return float64(vipsWork.InUse()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "refract_vips_jobs_queued", Help: "libvips jobs waiting for a slot."},
-			func() float64 { return float64(vipsWork.Waiting()) }),
-	)
-	up := upload.New(upload.Config{
-		Clouds: clouds, Assets: assets, Bus: purges,
-		InFlight: limit.New(cfg.MaxUploads, 4*cfg.MaxUploads),
-		Probe:    vipsWork,
-		MaxBytes: cfg.MaxUploadBytes, MaxPixels: cfg.MaxUploadPixels,
-		TempDir: filepath.Join(cfg.Data, "tmp"), DeliveryURL: n.publicURL,
-		Log: cfg.Log, Registerer: reg,
-	})
-	var names *named.Set
-	if cfg.Transformations != "" {
-		if names, err = named.Load(cfg.Transformations); err != nil {
-			return nil, err
-		}
+	// Origin: the APIs and the derive endpoint, on the local store
+	// unless --store says otherwise.
+	storeSpec := cfg.Store
+	if storeSpec == "" {
+		storeSpec = filepath.Join(cfg.Data, "store")
 	}
-	der := derive.New(derive.Config{
-		Assets: assets, Limit: vipsWork, Secret: secret,
-		MaxPixels: cfg.MaxOutputPixels, MaxSourceBytes: cfg.MaxUploadBytes, Log: cfg.Log, Registerer: reg,
-		Named: names.Lookup,
+	oc := config.DefaultOrigin()
+	oc.Store, oc.Data, oc.PeerSecret, oc.Transformations = storeSpec, cfg.Data, creds.PeerSecret, cfg.Transformations
+	oc.Limits = config.Limits{
+		MaxUploadBytes: cfg.MaxUploadBytes, MaxUploadPixels: cfg.MaxUploadPixels, MaxOutputPixels: cfg.MaxOutputPixels,
+		RenderConcurrency: cfg.RenderSlots, RenderQueue: cfg.RenderQueue, MaxUploads: cfg.MaxUploads,
+	}
+	n.origin, err = buildOrigin(ctx, oc, originDeps{
+		clouds: clouds, bus: purges, registerer: reg, log: cfg.Log, deliveryURL: n.publicURL,
 	})
-	mux := http.NewServeMux()
-	up.Register(mux)
-	mux.Handle(derivative.Endpoint, der)
+	if err != nil {
+		edgeLn.Close()
+		apiLn.Close()
+		opsLn.Close()
+		return nil, err
+	}
 	n.api = &http.Server{
-		Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+		Handler: n.origin.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
 		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 	}
 
@@ -304,10 +286,10 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 		DisablePreParseMultipartForm: true, NoDefaultContentType: true,
 	}
 
-	n.ops.AddCheck("store", func(ctx context.Context) error {
-		_, err := st.List(ctx, "assets/", "", 1)
-		return err
-	})
+	n.ops.AddCheck("store", n.origin.check)
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.stopBackground = cancel
+	n.origin.start(bg)
 	n.opsrv = &http.Server{Handler: n.ops.Handler(), ReadHeaderTimeout: 5 * time.Second}
 
 	go func() { n.done <- n.edge.Serve(edgeLn) }()
@@ -346,6 +328,7 @@ func (n *devNode) shutdown() error {
 	for i := 0; i < 3; i++ {
 		errs = append(errs, <-n.done)
 	}
+	n.stopBackground()
 	n.cache.Close()
 	return errors.Join(errs...)
 }
@@ -369,4 +352,3 @@ func (n *devNode) printBanner(w io.Writer) {
 	fmt.Fprintf(w, "  CLOUDINARY_URL=%s\n\n", n.cloudinaryURL())
 }
 
-var _ store.Store = (*localfs.FS)(nil)

@@ -14,6 +14,7 @@ const usage = `refract — a self-hosted, Cloudinary-compatible image delivery n
 
 Usage:
   refract dev [flags]        run origin and edge in one process on local disk
+  refract origin [flags]     run an origin node of a fleet (--config configs/origin.yaml)
   refract sign-url [flags]   sign a delivery path with a cloud's secret
   refract version            print the version
 
@@ -29,6 +30,8 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "dev":
 		err = runDev(args)
+	case "origin":
+		err = runOrigin(args)
 	case "sign-url":
 		err = runSignURL(args, os.Stdout)
 	case "version", "-v", "--version":

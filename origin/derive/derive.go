@@ -422,3 +422,31 @@ func etag(b []byte) string {
 	sum := sha256.Sum256(b)
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }
+
+// Transform renders src with ch into f for the Upload API's incoming
+// transformations and format conversions: it takes a render slot like
+// any render, and layers and named transformations come from cloud.
+func (s *Service) Transform(ctx context.Context, cloud string, src []byte, ch *transform.Chain, f format.Format) (render.Result, error) {
+	release, err := s.cfg.Limit.Acquire(ctx)
+	if errors.Is(err, limit.ErrBusy) {
+		return render.Result{}, errBusy
+	}
+	if err != nil {
+		return render.Result{}, err
+	}
+	defer release()
+	res, err := render.Render(src, render.Request{
+		Chain: ch, Format: f, MaxPixels: s.cfg.MaxPixels,
+		Layer: func(id string) ([]byte, error) { return s.layer(ctx, cloud, id) },
+		Named: func(name string) (string, bool) {
+			if s.cfg.Named == nil {
+				return "", false
+			}
+			return s.cfg.Named(cloud, name)
+		},
+	})
+	if err == nil {
+		s.renders.Inc()
+	}
+	return res, err
+}

@@ -180,3 +180,18 @@ func boolParam(v url.Values, key string, def bool) bool {
 func tooLarge(got, max int64) error {
 	return clderr.BadRequest("File size too large. Got %d. Maximum is %d.", got, max)
 }
+
+// replace swaps the staged file for body (an incoming transformation's
+// result).
+func (req *request) replace(body []byte, tmpDir string) error {
+	old := req.file
+	req.file, req.size, req.md5 = nil, 0, ""
+	if err := req.stage(bytes.NewReader(body), tmpDir, int64(len(body))); err != nil {
+		return err
+	}
+	if old != nil {
+		old.Close()
+		os.Remove(old.Name())
+	}
+	return nil
+}

@@ -20,12 +20,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/refract-cdn/refract/origin/asset"
+	"github.com/refract-cdn/refract/origin/derive"
 	"github.com/refract-cdn/refract/origin/limit"
 	"github.com/refract-cdn/refract/origin/render"
 	"github.com/refract-cdn/refract/shared/bus"
 	"github.com/refract-cdn/refract/shared/clderr"
 	"github.com/refract-cdn/refract/shared/cloud"
+	"github.com/refract-cdn/refract/shared/format"
 	"github.com/refract-cdn/refract/shared/sign"
+	"github.com/refract-cdn/refract/shared/transform"
 	"github.com/refract-cdn/refract/shared/urlapi"
 )
 
@@ -46,6 +49,19 @@ type Config struct {
 	Now               func() time.Time
 	Log               *slog.Logger
 	Registerer        prometheus.Registerer
+	// Deriver renders incoming and eager transformations.
+	Deriver *derive.Service
+	// Jobs persists eager_async work; nil runs eager transformations
+	// synchronously.
+	Jobs Queue
+	// Notify queues a webhook to url with body, signed with the cloud's
+	// secret; nil drops notifications.
+	Notify func(ctx context.Context, cloud, url string, body []byte) error
+}
+
+// Queue persists work to do after the response.
+type Queue interface {
+	Enqueue(ctx context.Context, kind string, payload any) error
 }
 
 // Handler serves the Upload API.
@@ -103,17 +119,9 @@ func (h *Handler) serveUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) upload(r *http.Request) (map[string]any, error) {
-	c, ok := h.cfg.Clouds.Lookup(r.PathValue("cloud"))
-	if !ok {
-		return nil, clderr.Unauthorized("Invalid cloud_name %s", r.PathValue("cloud"))
-	}
-	rt := r.PathValue("rt")
-	switch rt {
-	case "image", "raw", "auto":
-	case "video":
-		return nil, clderr.New(http.StatusNotImplemented, "Video uploads are not supported")
-	default:
-		return nil, clderr.BadRequest("Invalid resource type %s", rt)
+	c, rt, err := h.target(r)
+	if err != nil {
+		return nil, err
 	}
 	if r.Header.Get("X-Unique-Upload-Id") != "" || r.Header.Get("Content-Range") != "" {
 		return nil, clderr.BadRequest("Chunked uploads are not supported yet: upload files of at most %d bytes in one request", h.cfg.MaxBytes)
@@ -136,40 +144,127 @@ func (h *Handler) upload(r *http.Request) (map[string]any, error) {
 	if err := h.stageFile(req); err != nil {
 		return nil, err
 	}
-	p := req.params
-	if rt == "auto" {
-		rt = p.Get("resource_type")
-		if rt == "" || rt == "auto" {
-			rt = "auto"
+	return h.store(r.Context(), c, rt, req)
+}
+
+// target reads the cloud and resource type of an Upload API path.
+func (h *Handler) target(r *http.Request) (cloud.Cloud, string, error) {
+	c, ok := h.cfg.Clouds.Lookup(r.PathValue("cloud"))
+	if !ok {
+		return c, "", clderr.Unauthorized("Invalid cloud_name %s", r.PathValue("cloud"))
+	}
+	rt := r.PathValue("rt")
+	switch rt {
+	case "image", "raw", "auto":
+	case "video":
+		return c, "", clderr.New(http.StatusNotImplemented, "Video uploads are not supported")
+	default:
+		return c, "", clderr.BadRequest("Invalid resource type %s", rt)
+	}
+	return c, rt, nil
+}
+
+// options are an upload's parameters, validated before anything is
+// stored.
+type options struct {
+	typ            string
+	tags           []string
+	context        map[string]string
+	eager          []Eager
+	eagerAsync     bool
+	incoming       *transform.Chain
+	format         format.Format
+	allowedFormats []string
+	overwrite      bool
+	invalidate     bool
+	notify         string // notification_url
+	eagerNotify    string // eager_notification_url
+}
+
+func parseOptions(p url.Values) (*options, error) {
+	o := &options{
+		typ:        p.Get("type"),
+		tags:       splitList(p.Get("tags")),
+		eagerAsync: boolParam(p, "eager_async", false),
+		overwrite:  boolParam(p, "overwrite", true),
+		invalidate: boolParam(p, "invalidate", false),
+		notify:     p.Get("notification_url"),
+	}
+	if o.typ == "" {
+		o.typ = "upload"
+	}
+	if _, ok := urlapi.ParseType(o.typ); !ok {
+		return nil, clderr.BadRequest("Invalid type %s", o.typ)
+	}
+	var err error
+	if o.context, err = parseContext(p.Get("context")); err != nil {
+		return nil, err
+	}
+	if o.eager, err = parseEager(p.Get("eager")); err != nil {
+		return nil, err
+	}
+	if tx := p.Get("transformation"); tx != "" {
+		o.incoming = new(transform.Chain)
+		if err := transform.Parse(tx, o.incoming); err != nil {
+			return nil, err
 		}
 	}
-	typ := p.Get("type")
-	if typ == "" {
-		typ = "upload"
+	if f := p.Get("format"); f != "" {
+		if o.format = format.FromExt(f); o.format == format.Unknown || !o.format.Writable() {
+			return nil, clderr.BadRequest("Invalid format - %s", f)
+		}
 	}
-	if _, ok := urlapi.ParseType(typ); !ok {
-		return nil, clderr.BadRequest("Invalid type %s", typ)
+	for _, f := range splitList(p.Get("allowed_formats")) {
+		o.allowedFormats = append(o.allowedFormats, strings.ToLower(f))
 	}
+	for _, u := range []string{"notification_url", "eager_notification_url"} {
+		if v := p.Get(u); v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+			return nil, clderr.BadRequest("Invalid %s - %s", u, v)
+		}
+	}
+	o.eagerNotify = p.Get("eager_notification_url")
+	if o.eagerNotify == "" {
+		o.eagerNotify = o.notify
+	}
+	return o, nil
+}
 
+// store validates, transforms and saves a staged upload, then runs its
+// eager transformations and queues its notifications.
+func (h *Handler) store(ctx context.Context, c cloud.Cloud, rt string, req *request) (map[string]any, error) {
+	p := req.params
+	o, err := parseOptions(p)
+	if err != nil {
+		return nil, err
+	}
+	if p.Get("resource_type") != "" && rt == "auto" {
+		rt = p.Get("resource_type")
+	}
 	a := &asset.Asset{
-		Cloud: c.Name, Type: typ, Bytes: req.size, ETag: req.md5,
+		Cloud: c.Name, Type: o.typ, Bytes: req.size, ETag: req.md5, Tags: o.tags, Context: o.context,
 		CreatedAt: h.cfg.Now().UTC().Truncate(time.Second), OriginalFilename: stem(req.filename),
 	}
 	a.Version = a.CreatedAt.Unix()
-	if tags := p.Get("tags"); tags != "" {
-		for _, t := range strings.Split(tags, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				a.Tags = append(a.Tags, t)
-			}
-		}
-	}
-	if err := h.identify(r.Context(), req, rt, a); err != nil {
+	src, err := h.identify(ctx, req, rt, a)
+	if err != nil {
 		return nil, err
 	}
+	if err := checkAllowed(o.allowedFormats, a, req.filename); err != nil {
+		return nil, err
+	}
+	if a.ResourceType == "raw" && (o.incoming != nil || len(o.eager) > 0) {
+		return nil, clderr.BadRequest("Transformations are not supported for raw files")
+	}
+	if a.ResourceType == "image" && (o.incoming != nil || (o.format != format.Unknown && o.format.Ext() != a.Format)) {
+		if err := h.applyIncoming(ctx, c, req, src, o, a); err != nil {
+			return nil, err
+		}
+	}
+	src = nil // the original may be large: let it go before the eager renders
 	if a.PublicID, err = publicID(p, req.filename, a.ResourceType, a.Format); err != nil {
 		return nil, err
 	}
-	prev, err := h.cfg.Assets.Save(r.Context(), a, req.file, boolParam(p, "overwrite", true))
+	prev, err := h.cfg.Assets.Save(ctx, a, req.file, o.overwrite)
 	switch {
 	case errors.Is(err, asset.ErrExists):
 		res := h.response(c, prev)
@@ -178,19 +273,111 @@ func (h *Handler) upload(r *http.Request) (map[string]any, error) {
 	case errors.Is(err, asset.ErrConflict):
 		return nil, clderr.New(http.StatusConflict, "Concurrent uploads to %s; retry", a.PublicID)
 	case err != nil:
-		return nil, err
+		return nil, storeErr(err)
 	}
 	res := h.response(c, a)
 	if prev != nil {
 		res["overwritten"] = true
-		if boolParam(p, "invalidate", false) && h.cfg.Bus != nil {
-			err := h.cfg.Bus.Publish(r.Context(), bus.Purge{Cloud: c.Name, ResourceType: a.ResourceType, Type: a.Type, PublicID: a.PublicID, At: h.cfg.Now()})
-			if err != nil {
-				h.cfg.Log.Warn("invalidation not published", "public_id", a.PublicID, "err", err)
-			}
+		if o.invalidate {
+			h.invalidate(ctx, a)
 		}
 	}
+	if len(o.eager) > 0 {
+		if err := h.eager(ctx, c, a, o, res); err != nil {
+			return nil, err
+		}
+	}
+	if o.notify != "" {
+		h.notify(ctx, c, o.notify, "upload", res)
+	}
 	return res, nil
+}
+
+// eager runs the eager transformations now, or queues them with
+// eager_async; either way the response lists them.
+func (h *Handler) eager(ctx context.Context, c cloud.Cloud, a *asset.Asset, o *options, res map[string]any) error {
+	if !o.eagerAsync || h.cfg.Jobs == nil {
+		out, err := h.runEager(ctx, c, a, o.eager)
+		if err != nil {
+			// The asset is stored; the failed transformation is what the
+			// client must hear about, as Cloudinary reports it.
+			return err
+		}
+		res["eager"] = out
+		return nil
+	}
+	batch := asset.NewID()
+	job := EagerJob{Cloud: c.Name, ResourceType: a.ResourceType, Type: a.Type, PublicID: a.PublicID,
+		VersionID: a.VersionID, Eager: o.eager, NotificationURL: o.eagerNotify, BatchID: batch}
+	if err := h.cfg.Jobs.Enqueue(ctx, KindEager, job); err != nil {
+		return storeErr(err)
+	}
+	pending := make([]map[string]any, 0, len(o.eager))
+	for _, e := range o.eager {
+		u, su := h.deliveryURLs(c, a, e.Tx, e.Format)
+		pending = append(pending, map[string]any{"transformation": e.String(), "status": "processing",
+			"batch_id": batch, "url": u, "secure_url": su})
+	}
+	res["eager"] = pending
+	res["batch_id"] = batch
+	return nil
+}
+
+// invalidate asks the edges to drop what they hold of a's public_id.
+func (h *Handler) invalidate(ctx context.Context, a *asset.Asset) {
+	if h.cfg.Bus == nil {
+		return
+	}
+	err := h.cfg.Bus.Publish(ctx, bus.Purge{Cloud: a.Cloud, ResourceType: a.ResourceType, Type: a.Type, PublicID: a.PublicID, At: h.cfg.Now()})
+	if err != nil {
+		h.cfg.Log.Warn("invalidation not published", "public_id", a.PublicID, "err", err)
+	}
+}
+
+// notify queues a webhook with body (the API response) and its type.
+// A notification that cannot be queued is logged: the upload itself
+// succeeded and must not be reported as failed.
+func (h *Handler) notify(ctx context.Context, c cloud.Cloud, url, kind string, body map[string]any) {
+	if h.cfg.Notify == nil {
+		return
+	}
+	msg := make(map[string]any, len(body)+1)
+	for k, v := range body {
+		msg[k] = v
+	}
+	msg["notification_type"] = kind
+	b, _ := json.Marshal(msg)
+	if err := h.cfg.Notify(ctx, c.Name, url, b); err != nil {
+		h.cfg.Log.Error("notification not queued", "url", url, "err", err)
+	}
+}
+
+// checkAllowed applies allowed_formats to the uploaded file's format (an
+// image's, or a raw file's extension).
+func checkAllowed(allowed []string, a *asset.Asset, filename string) error {
+	if len(allowed) == 0 {
+		return nil
+	}
+	got := a.Format
+	if a.ResourceType == "raw" {
+		got = strings.TrimPrefix(strings.ToLower(path.Ext(filename)), ".")
+	}
+	for _, f := range allowed {
+		if f == got || (format.FromExt(f) != format.Unknown && format.FromExt(f) == format.FromExt(got)) {
+			return nil
+		}
+	}
+	if got == "" {
+		got = "unknown"
+	}
+	return clderr.BadRequest("%s format %s not allowed", titleRT(a.ResourceType), got)
+}
+
+func titleRT(rt string) string {
+	if rt == "raw" {
+		return "Raw file"
+	}
+	return "Image"
 }
 
 // authenticate accepts HTTP Basic with the cloud's key and secret, or a
@@ -246,40 +433,72 @@ func (h *Handler) stageFile(req *request) error {
 }
 
 // identify decides the resource type and, for images, validates the file
-// completely before anything is stored.
-func (h *Handler) identify(ctx context.Context, req *request, rt string, a *asset.Asset) error {
+// completely before anything is stored. It returns the image's bytes,
+// which an incoming transformation needs.
+func (h *Handler) identify(ctx context.Context, req *request, rt string, a *asset.Asset) ([]byte, error) {
 	a.ResourceType = rt
 	if rt == "raw" {
-		return nil
+		return nil, nil
 	}
 	if req.size == 0 {
 		if rt == "auto" {
 			a.ResourceType = "raw"
-			return nil
+			return nil, nil
 		}
-		return clderr.BadRequest("Empty file")
+		return nil, clderr.BadRequest("Empty file")
 	}
 	release, err := h.cfg.Probe.Acquire(ctx)
 	if err != nil {
-		return errBusy
+		return nil, errBusy
 	}
 	defer release()
 	buf := make([]byte, req.size)
 	if _, err := io.ReadFull(req.file, buf); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := req.file.Seek(0, io.SeekStart); err != nil {
-		return err
+		return nil, err
 	}
 	info, err := render.Probe(buf, h.cfg.MaxPixels)
 	if err != nil {
 		if rt == "auto" && render.IsInvalidImage(err) {
 			a.ResourceType = "raw"
-			return nil
+			return nil, nil
 		}
-		return err
+		return nil, err
 	}
 	a.ResourceType = "image"
+	a.Format, a.Width, a.Height = info.Format.Ext(), info.Width, info.Height
+	a.Alpha, a.Pages = info.Alpha, info.Pages
+	return buf, nil
+}
+
+// applyIncoming replaces the staged image with the incoming
+// transformation's result (and the format parameter's conversion), so
+// that the stored original is the transformed image.
+func (h *Handler) applyIncoming(ctx context.Context, c cloud.Cloud, req *request, src []byte, o *options, a *asset.Asset) error {
+	ch := o.incoming
+	if ch == nil {
+		ch = &transform.Chain{}
+	}
+	f := o.format
+	if f == format.Unknown {
+		if f = ch.Format(); f == format.Unknown || f == format.Auto {
+			f = format.FromExt(a.Format)
+		}
+	}
+	res, err := h.cfg.Deriver.Transform(ctx, c.Name, src, ch, f)
+	if err != nil {
+		return err
+	}
+	if err := req.replace(res.Body, h.cfg.TempDir); err != nil {
+		return err
+	}
+	info, err := render.Probe(res.Body, h.cfg.MaxPixels)
+	if err != nil {
+		return err
+	}
+	a.Bytes, a.ETag = req.size, req.md5
 	a.Format, a.Width, a.Height = info.Format.Ext(), info.Width, info.Height
 	a.Alpha, a.Pages = info.Alpha, info.Pages
 	return nil
@@ -358,17 +577,31 @@ func randomID(n int) string {
 	return string(b)
 }
 
-// response is the Upload API's JSON for a, with Cloudinary's fields.
-func (h *Handler) response(c cloud.Cloud, a *asset.Asset) map[string]any {
-	v := strconv.FormatInt(a.Version, 10)
-	rel := "/" + c.Name + "/" + a.ResourceType + "/" + a.Type + "/v" + v + "/" + escapePath(a.PublicID)
-	if a.ResourceType == "image" && a.Format != "" {
-		rel += "." + a.Format
+// deliveryURLs are the http and https URLs of a's version with
+// transformation tx (may be empty) in format ext (empty: the asset's).
+func (h *Handler) deliveryURLs(c cloud.Cloud, a *asset.Asset, tx, ext string) (string, string) {
+	rel := "/" + c.Name + "/" + a.ResourceType + "/" + a.Type + "/"
+	if tx != "" {
+		rel += tx + "/"
+	}
+	rel += "v" + strconv.FormatInt(a.Version, 10) + "/" + escapePath(a.PublicID)
+	if ext == "" && a.ResourceType == "image" {
+		ext = a.Format
+	}
+	if ext != "" && a.ResourceType == "image" {
+		rel += "." + ext
 	}
 	secure := h.cfg.SecureDeliveryURL
 	if secure == "" {
 		secure = h.cfg.DeliveryURL
 	}
+	return strings.TrimRight(h.cfg.DeliveryURL, "/") + rel, strings.TrimRight(secure, "/") + rel
+}
+
+// response is the Upload API's JSON for a, with Cloudinary's fields.
+func (h *Handler) response(c cloud.Cloud, a *asset.Asset) map[string]any {
+	v := strconv.FormatInt(a.Version, 10)
+	u, su := h.deliveryURLs(c, a, "", "")
 	folder := ""
 	if i := strings.LastIndexByte(a.PublicID, '/'); i >= 0 {
 		folder = a.PublicID[:i]
@@ -390,12 +623,15 @@ func (h *Handler) response(c cloud.Cloud, a *asset.Asset) map[string]any {
 		"bytes":             a.Bytes,
 		"etag":              a.ETag,
 		"placeholder":       false,
-		"url":               strings.TrimRight(h.cfg.DeliveryURL, "/") + rel,
-		"secure_url":        strings.TrimRight(secure, "/") + rel,
+		"url":               u,
+		"secure_url":        su,
 		"asset_folder":      folder,
 		"display_name":      path.Base(a.PublicID),
 		"original_filename": a.OriginalFilename,
 		"api_key":           c.APIKey,
+	}
+	if len(a.Context) > 0 {
+		res["context"] = map[string]any{"custom": a.Context}
 	}
 	if a.ResourceType == "image" {
 		res["width"], res["height"], res["format"] = a.Width, a.Height, a.Format

@@ -11,13 +11,13 @@ import (
 
 // Cloud is one tenant's credentials and settings.
 type Cloud struct {
-	Name      string `json:"cloud_name"`
-	APIKey    string `json:"api_key"`
-	APISecret string `json:"api_secret"`
+	Name      string `json:"cloud_name" yaml:"name"`
+	APIKey    string `json:"api_key" yaml:"api_key"`
+	APISecret string `json:"api_secret" yaml:"api_secret"`
 	// StrictTransformations lets deliveries render only what was asked
 	// for in advance: derivatives that exist (eager or explicit), named
 	// transformations allowed for strict mode, and signed URLs.
-	StrictTransformations bool `json:"strict_transformations,omitempty"`
+	StrictTransformations bool `json:"strict_transformations,omitempty" yaml:"strict_transformations"`
 }
 
 // URL is the CLOUDINARY_URL for c.

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/refract-cdn/refract/origin/asset"
+	"github.com/refract-cdn/refract/origin/derive"
+	"github.com/refract-cdn/refract/origin/limit"
+	"github.com/refract-cdn/refract/origin/named"
+	"github.com/refract-cdn/refract/origin/store"
+	"github.com/refract-cdn/refract/origin/store/localfs"
+	"github.com/refract-cdn/refract/origin/upload"
+	"github.com/refract-cdn/refract/shared/bus"
+	"github.com/refract-cdn/refract/shared/cloud"
+	"github.com/refract-cdn/refract/shared/config"
+	"github.com/refract-cdn/refract/shared/derivative"
+)
+
+// originParts is an origin's services, shared by refract dev and refract
+// origin: the APIs and the derive endpoint on one mux, over one store.
+type originParts struct {
+	store  store.Store
+	assets *asset.Repo
+	derive *derive.Service
+	upload *upload.Handler
+	mux    *http.ServeMux
+	// background work (job workers) stops when ctx given to start ends.
+	background []func(ctx context.Context)
+}
+
+// originDeps are what the caller owns: the clouds, the bus, metrics.
+type originDeps struct {
+	clouds     *cloud.Registry
+	bus        bus.Bus
+	registerer prometheus.Registerer
+	log        *slog.Logger
+	// deliveryURL is the base of delivery URLs in responses.
+	deliveryURL, secureDeliveryURL string
+}
+
+// openStore opens a Store from a --store value: s3://bucket[/prefix] or
+// a local directory.
+func openStore(ctx context.Context, spec string) (store.Store, error) {
+	if strings.HasPrefix(spec, "s3://") {
+		return nil, fmt.Errorf("store %s: S3 is not built in yet", spec)
+	}
+	return localfs.New(spec)
+}
+
+func buildOrigin(ctx context.Context, oc config.Origin, d originDeps) (*originParts, error) {
+	st, err := openStore(ctx, oc.Store)
+	if err != nil {
+		return nil, err
+	}
+	p := &originParts{store: st, assets: &asset.Repo{Store: st}, mux: http.NewServeMux()}
+	lim := oc.Limits
+	// One limiter bounds all libvips work, renders and upload probes
+	// alike, to the CPUs.
+	vipsWork := limit.New(lim.RenderConcurrency, lim.RenderQueue)
+	d.registerer.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "refract_vips_jobs_running", Help: "libvips jobs (renders, upload probes) running."},
+			func() float64 { return float64(vipsWork.InUse()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "refract_vips_jobs_queued", Help: "libvips jobs waiting for a slot."},
+			func() float64 { return float64(vipsWork.Waiting()) }),
+	)
+	var names *named.Set
+	if oc.Transformations != "" {
+		if names, err = named.Load(oc.Transformations); err != nil {
+			return nil, err
+		}
+	}
+	p.derive = derive.New(derive.Config{
+		Assets: p.assets, Limit: vipsWork, Secret: []byte(oc.PeerSecret),
+		MaxPixels: lim.MaxOutputPixels, MaxSourceBytes: lim.MaxUploadBytes, Log: d.log, Registerer: d.registerer,
+		Named: names.Lookup, Clouds: d.clouds,
+	})
+	p.upload = upload.New(upload.Config{
+		Clouds: d.clouds, Assets: p.assets, Bus: d.bus,
+		InFlight: limit.New(lim.MaxUploads, 4*lim.MaxUploads),
+		Probe:    vipsWork,
+		MaxBytes: lim.MaxUploadBytes, MaxPixels: lim.MaxUploadPixels,
+		TempDir: filepath.Join(oc.Data, "tmp"), DeliveryURL: d.deliveryURL, SecureDeliveryURL: d.secureDeliveryURL,
+		Log: d.log, Registerer: d.registerer, Deriver: p.derive,
+	})
+	p.upload.Register(p.mux)
+	p.mux.Handle(derivative.Endpoint, p.derive)
+	return p, nil
+}
+
+// start runs the background work until ctx ends.
+func (p *originParts) start(ctx context.Context) {
+	for _, f := range p.background {
+		go f(ctx)
+	}
+}
+
+// check is the readiness probe: the store answers.
+func (p *originParts) check(ctx context.Context) error {
+	_, err := p.store.List(ctx, "assets/", "", 1)
+	return err
+}
