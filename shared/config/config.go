@@ -114,21 +114,28 @@ func Load(path string, into any) error {
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expandEnv replaces ${NAME} with the variable's value; an unset one is
-// an error, so a missing secret is never an empty string.
+// an error, so a missing secret is never an empty string. Comment lines
+// are left alone, so they can show the syntax.
 func expandEnv(b []byte) ([]byte, error) {
 	var missing []string
-	out := envRef.ReplaceAllFunc(b, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	for i, line := range lines {
+		if bytes.HasPrefix(bytes.TrimLeft(line, " \t"), []byte("#")) {
+			continue
 		}
-		return []byte(v)
-	})
+		lines[i] = envRef.ReplaceAllFunc(line, func(m []byte) []byte {
+			name := string(envRef.FindSubmatch(m)[1])
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return []byte(v)
+		})
+	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("environment variables not set: %v", missing)
 	}
-	return out, nil
+	return bytes.Join(lines, nil), nil
 }
 
 // Validate checks an origin configuration.
