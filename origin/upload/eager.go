@@ -25,8 +25,11 @@ type Eager struct {
 
 // String is the transformation as the response reports it.
 func (e Eager) String() string {
-	if e.Format == "" {
+	switch {
+	case e.Format == "":
 		return e.Tx
+	case e.Tx == "":
+		return e.Format
 	}
 	return e.Tx + "/" + e.Format
 }
