@@ -160,3 +160,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func size(img image.Image) (int, int) { return img.Bounds().Dx(), img.Bounds().Dy() }
 
 func base64(b []byte) string { return b64.StdEncoding.EncodeToString(b) }
+
+// pixelAt decodes an image and returns the RGBA of one pixel.
+func pixelAt(t *testing.T, b []byte, x, y int) [4]uint8 {
+	t.Helper()
+	img, _, err := render.Decode(b)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	c := img.NRGBAAt(x, y)
+	return [4]uint8{c.R, c.G, c.B, c.A}
+}

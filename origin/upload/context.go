@@ -23,13 +23,15 @@ func parseContext(s string) (map[string]string, error) {
 		if pair == "" {
 			continue
 		}
+		// The first unescaped "=" ends the key: some SDKs do not escape
+		// the ones in values.
 		kv := splitEscaped(pair, '=')
-		if len(kv) > 2 || kv[0] == "" {
+		if kv[0] == "" {
 			return nil, clderr.BadRequest("Invalid context - %s", pair)
 		}
 		k, v := unescape(kv[0]), ""
-		if len(kv) == 2 {
-			v = unescape(kv[1])
+		if len(kv) > 1 {
+			v = unescape(pair[len(kv[0])+1:])
 		}
 		if len(k)+len(v) > maxContextBytes {
 			return nil, clderr.BadRequest("Context value of %s is too long", k)

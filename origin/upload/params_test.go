@@ -34,15 +34,15 @@ func TestParseEager(t *testing.T) {
 }
 
 func TestParseContext(t *testing.T) {
-	got, err := parseContext(`alt=A \= sign|caption=one\|two|empty=|flag`)
+	got, err := parseContext(`alt=A \= sign|caption=one\|two|empty=|flag|eq=a=b`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"alt": "A = sign", "caption": "one|two", "empty": "", "flag": ""}
+	want := map[string]string{"alt": "A = sign", "caption": "one|two", "empty": "", "flag": "", "eq": "a=b"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("parseContext = %q, want %q", got, want)
 	}
-	for _, bad := range []string{"=x", "a=b=c"} {
+	for _, bad := range []string{"=x", "|=|"} {
 		if _, err := parseContext(bad); err == nil {
 			t.Errorf("parseContext(%q) succeeded", bad)
 		}
