@@ -183,21 +183,21 @@ func randomDigits(n int) string {
 
 // devNode is a running refract dev: origin, edge and ops in one process.
 type devNode struct {
-	cfg        devConfig
-	creds      credentials
-	generated  bool
-	edgeAddr   string
-	apiAddr    string
-	opsAddr    string
-	publicURL  string
-	ops        *ops.Ops
-	origin     *originParts
+	cfg       devConfig
+	creds     credentials
+	generated bool
+	edgeAddr  string
+	apiAddr   string
+	opsAddr   string
+	publicURL string
+	ops       *ops.Ops
+	origin    *originParts
 	// stopBackground ends the origin's background work at shutdown.
 	stopBackground context.CancelFunc
-	cache      *cache.Cache
-	edge       *fasthttp.Server
-	api, opsrv *http.Server
-	done       chan error
+	cache          *cache.Cache
+	edge           *fasthttp.Server
+	api, opsrv     *http.Server
+	done           chan error
 }
 
 // startDev opens the data directory, binds the three listeners and starts
@@ -351,4 +351,3 @@ func (n *devNode) printBanner(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  CLOUDINARY_URL=%s\n\n", n.cloudinaryURL())
 }
-
