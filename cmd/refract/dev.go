@@ -49,8 +49,10 @@ type devConfig struct {
 	MaxUploads       int
 	OriginTimeout    time.Duration
 	Demo             bool
-	Transformations  string // JSON file of named transformations
-	Store            string // s3://bucket[/prefix] or a directory; default <data>/store
+	Transformations  string        // JSON file of named transformations
+	Store            string        // s3://bucket[/prefix] or a directory; default <data>/store
+	Strict           bool          // strict transformations for the node's cloud
+	Clouds           []cloud.Cloud // more tenants besides the node's own cloud
 	CloudinaryURL    string
 	Log              *slog.Logger
 	ShutdownDeadline time.Duration
@@ -93,11 +95,22 @@ func runDev(args []string) error {
 	fs.IntVar(&cfg.MaxUploads, "max-uploads", cfg.MaxUploads, "uploads received at once; more wait, then get 429")
 	fs.BoolVar(&cfg.Demo, "demo", false, "upload the bundled sample image and print example URLs")
 	fs.StringVar(&cfg.Store, "store", "", "where originals, derivatives and metadata live: s3://bucket[/prefix] (AWS_* environment) or a directory (default <data>/store)")
+	fs.BoolVar(&cfg.Strict, "strict-transformations", false, "deliver only eager, explicit, allowed named or signed transformations")
+	cloudsFile := fs.String("clouds", "", `YAML file of more clouds: {clouds: [{name, api_key, api_secret, strict_transformations}]}`)
 	fs.StringVar(&cfg.Transformations, "transformations", "", `JSON file of named transformations: {"<cloud>" or "*": {"<name>": "<transformation>"}}`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg.CloudinaryURL = os.Getenv("CLOUDINARY_URL")
+	if *cloudsFile != "" {
+		var f struct {
+			Clouds []cloud.Cloud `yaml:"clouds"`
+		}
+		if err := config.Load(*cloudsFile, &f); err != nil {
+			return err
+		}
+		cfg.Clouds = f.Clouds
+	}
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -214,6 +227,14 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	if err != nil {
 		return nil, err
 	}
+	own := creds.Cloud
+	own.StrictTransformations = cfg.Strict
+	all := append([]cloud.Cloud{own}, cfg.Clouds...)
+	oc := config.DefaultOrigin()
+	oc.Clouds, oc.PeerSecret = all, creds.PeerSecret
+	if err := oc.Validate(); err != nil {
+		return nil, err
+	}
 	render.Startup()
 	n := &devNode{cfg: cfg, creds: creds, generated: generated, ops: ops.New(), done: make(chan error, 3)}
 	edgeLn, err := net.Listen("tcp", cfg.EdgeAddr)
@@ -237,7 +258,7 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 		n.publicURL = "http://" + n.edgeAddr
 	}
 
-	clouds := cloud.NewRegistry(creds.Cloud)
+	clouds := cloud.NewRegistry(all...)
 	purges := bus.NewLocal()
 	secret := []byte(creds.PeerSecret)
 	reg := n.ops.Registry
@@ -248,8 +269,7 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	if storeSpec == "" {
 		storeSpec = filepath.Join(cfg.Data, "store")
 	}
-	oc := config.DefaultOrigin()
-	oc.Store, oc.Data, oc.PeerSecret, oc.Transformations = storeSpec, cfg.Data, creds.PeerSecret, cfg.Transformations
+	oc.Store, oc.Data, oc.Transformations = storeSpec, cfg.Data, cfg.Transformations
 	oc.Limits = config.Limits{
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxUploadPixels: cfg.MaxUploadPixels, MaxOutputPixels: cfg.MaxOutputPixels,
 		RenderConcurrency: cfg.RenderSlots, RenderQueue: cfg.RenderQueue, MaxUploads: cfg.MaxUploads,

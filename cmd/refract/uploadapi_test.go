@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cloudinary/cloudinary-go/v2"
 	"github.com/cloudinary/cloudinary-go/v2/api"
 	"github.com/cloudinary/cloudinary-go/v2/api/uploader"
 
+	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/format"
 	"github.com/refract-cdn/refract/shared/testimg"
 )
@@ -103,5 +105,35 @@ func TestUploadIncomingAndParams(t *testing.T) {
 	}
 	if r := fetch(t, "http://"+n.edgeAddr+"/testcloud/image/upload/bad.jpg"); r.status != 404 {
 		t.Errorf("a refused upload left an asset: %d", r.status)
+	}
+}
+
+// Two clouds on one node: each key opens its own cloud only.
+func TestTenantIsolation(t *testing.T) {
+	other := cloud.Cloud{Name: "othercloud", APIKey: "999", APISecret: "other-secret"}
+	n := newNode(t, func(c *devConfig) { c.Clouds = []cloud.Cloud{other} })
+	ctx := context.Background()
+	mine := sdk(t, n)
+	theirs, err := cloudinary.NewFromURL(other.URL() + "?upload_prefix=http://" + n.apiAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := testimg.JPEG(testimg.Quadrants(300, 200))
+	if res, err := theirs.Upload.Upload(ctx, bytes.NewReader(src), uploader.UploadParams{PublicID: "secret/plan"}); err != nil || res.Error.Message != "" {
+		t.Fatalf("upload to the other cloud: %v %+v", err, res)
+	}
+	// The other cloud's asset is not this cloud's.
+	if r := fetch(t, "http://"+n.edgeAddr+"/testcloud/image/upload/secret/plan.jpg"); r.status != 404 {
+		t.Errorf("another cloud's asset is delivered under this cloud: %d", r.status)
+	}
+	expectImage(t, fetch(t, "http://"+n.edgeAddr+"/othercloud/image/upload/secret/plan.jpg"), format.JPEG, 300, 200)
+	// This cloud's key cannot upload into the other cloud.
+	forged, _ := cloudinary.NewFromURL("cloudinary://123456789012345:test-secret-abc@othercloud?upload_prefix=http://" + n.apiAddr)
+	res, err := forged.Upload.Upload(ctx, bytes.NewReader(src), uploader.UploadParams{PublicID: "secret/plan"})
+	if err != nil || !strings.Contains(res.Error.Message, "Unknown API key") {
+		t.Errorf("another cloud's key: %v %+v", err, res)
+	}
+	if res, err := mine.Upload.Upload(ctx, bytes.NewReader(src), uploader.UploadParams{PublicID: "mine"}); err != nil || res.Error.Message != "" {
+		t.Errorf("upload to the node's own cloud: %v %+v", err, res)
 	}
 }
