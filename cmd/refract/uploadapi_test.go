@@ -137,3 +137,35 @@ func TestTenantIsolation(t *testing.T) {
 		t.Errorf("upload to the node's own cloud: %v %+v", err, res)
 	}
 }
+
+// Strict transformations: an ad-hoc transformation is refused with
+// Cloudinary's 401, the eager one is delivered, a signed URL renders.
+func TestStrictTransformations(t *testing.T) {
+	n := newNode(t, func(c *devConfig) { c.Strict = true })
+	cld := sdk(t, n)
+	res, err := cld.Upload.Upload(context.Background(), bytes.NewReader(testimg.JPEG(testimg.Quadrants(800, 600))), uploader.UploadParams{
+		PublicID: "strict", Eager: "c_fill,w_200,h_200",
+	})
+	if err != nil || res.Error.Message != "" || len(res.Eager) != 1 {
+		t.Fatalf("upload: %v %+v", err, res)
+	}
+	base := "http://" + n.edgeAddr + "/testcloud/image/upload/"
+	r := fetch(t, base+"w_300/strict.jpg")
+	if r.status != 401 || r.header.Get("X-Cld-Error") != "Transformation w_300/jpg is not allowed" {
+		t.Errorf("an ad-hoc transformation: %d %q", r.status, r.header.Get("X-Cld-Error"))
+	}
+	expectImage(t, fetch(t, res.Eager[0].URL), format.JPEG, 200, 200)
+	// The SDK's own spelling of the eager transformation, without an
+	// extension, is the same derivative.
+	img, _ := cld.Image("strict")
+	img.Transformation = "w_200,h_200,c_fill"
+	u, _ := img.String()
+	expectImage(t, fetch(t, u), format.JPEG, 200, 200)
+	expectImage(t, fetch(t, base+"strict.jpg"), format.JPEG, 800, 600)
+	signed := sdk(t, n)
+	signed.Config.URL.SignURL = true
+	simg, _ := signed.Image("strict.jpg")
+	simg.Transformation = "w_300"
+	su, _ := simg.String()
+	expectImage(t, fetch(t, su), format.JPEG, 300, 225)
+}
