@@ -215,14 +215,20 @@ func (q *Queue) put(ctx context.Context, key string, j Job, o store.PutOptions) 
 	}
 	// One more try for a passing fault: S3 throttles, and localfs can
 	// lose a race with a Delete pruning the directory. If the first write
-	// landed after all, a conditional retry reports a lost race and the
-	// lease sorts it out.
+	// landed after all, an IfMatch retry reports a lost race and the lease
+	// sorts it out.
 	select {
 	case <-ctx.Done():
 		return obj, err
 	case <-time.After(retryPause):
 	}
-	return q.st.Put(ctx, key, bytes.NewReader(body), o)
+	obj, err = q.st.Put(ctx, key, bytes.NewReader(body), o)
+	if o.IfNoneMatch && errors.Is(err, store.ErrPrecondition) {
+		// Only this writer creates a key with this job's ID: the first
+		// try wrote it.
+		return obj, nil
+	}
+	return obj, err
 }
 
 func (q *Queue) poke() {
