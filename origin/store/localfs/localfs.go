@@ -159,17 +159,17 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, opts store.PutOpt
 		}
 	}
 	dir := filepath.Dir(p)
-	// A Delete of a sibling may prune the directory between MkdirAll and
-	// Rename; one retry settles it.
+	// A Delete of a sibling may prune the directory (or a parent, while
+	// MkdirAll is creating it) before the rename; a few retries settle it.
 	for attempt := 0; ; attempt++ {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return store.Object{}, invalidName(err)
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil {
+			err = os.Rename(tmp.Name(), p)
 		}
-		err := os.Rename(tmp.Name(), p)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, fs.ErrNotExist) || attempt > 0 {
+		if !errors.Is(err, fs.ErrNotExist) || attempt >= 4 {
 			return store.Object{}, invalidName(err)
 		}
 	}
