@@ -190,7 +190,8 @@ func checkNames(cloud, uploadID string) error {
 	if !validName(uploadID) {
 		return clderr.BadRequest("Invalid X-Unique-Upload-Id: use 1 to %d letters, digits, _ or -", maxIDLen)
 	}
-	if !validName(cloud) {
+	// Cloud names come from the registry; they only need to be one key segment.
+	if strings.Contains(cloud, "/") || !store.ValidKey(cloud) {
 		return clderr.BadRequest("Invalid cloud name for a chunked upload")
 	}
 	return nil

@@ -72,7 +72,7 @@ func remoteError(rawURL string, err error) error {
 	case errors.Is(err, safehttp.ErrTimeout):
 		reason = "timeout"
 	case errors.Is(err, context.Canceled):
-		return err // the client went away; nobody reads the answer
+		reason = "Request canceled" // the client went away: not a server fault
 	case errors.As(err, &dns):
 		reason = "Host not found"
 	}

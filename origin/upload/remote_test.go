@@ -98,6 +98,20 @@ func TestStageRemoteRefusals(t *testing.T) {
 	}
 }
 
+// A client that goes away is not a server fault: a 400, not a 500.
+func TestStageRemoteCanceled(t *testing.T) {
+	srv := remoteServer(t)
+	c := safehttp.NewClient(safehttp.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := &request{}
+	defer req.close()
+	err := req.stageRemote(ctx, c, srv.URL+"/files/a.jpg", t.TempDir(), 1000)
+	if clderr.Status(err) != http.StatusBadRequest || !strings.HasSuffix(clderr.Message(err), "- Request canceled") {
+		t.Errorf("canceled: %d %q", clderr.Status(err), clderr.Message(err))
+	}
+}
+
 func TestShownURL(t *testing.T) {
 	long := "http://example.com/" + strings.Repeat("a", 1000)
 	if got := shownURL(long); len(got) != 256+3 {
