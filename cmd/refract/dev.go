@@ -53,6 +53,7 @@ type devConfig struct {
 	Store            string        // s3://bucket[/prefix] or a directory; default <data>/store
 	Strict           bool          // strict transformations for the node's cloud
 	Clouds           []cloud.Cloud // more tenants besides the node's own cloud
+	RemoteAllow      []string      // CIDRs that remote fetches may reach despite being private
 	CloudinaryURL    string
 	Log              *slog.Logger
 	ShutdownDeadline time.Duration
@@ -97,6 +98,10 @@ func runDev(args []string) error {
 	fs.StringVar(&cfg.Store, "store", "", "where originals, derivatives and metadata live: s3://bucket[/prefix] (AWS_* environment) or a directory (default <data>/store)")
 	fs.BoolVar(&cfg.Strict, "strict-transformations", false, "deliver only eager, explicit, allowed named or signed transformations")
 	cloudsFile := fs.String("clouds", "", `YAML file of more clouds: {clouds: [{name, api_key, api_secret, strict_transformations}]}`)
+	fs.Func("remote-allow", "a private CIDR that remote uploads and webhooks may reach (repeatable)", func(v string) error {
+		cfg.RemoteAllow = append(cfg.RemoteAllow, v)
+		return nil
+	})
 	fs.StringVar(&cfg.Transformations, "transformations", "", `JSON file of named transformations: {"<cloud>" or "*": {"<name>": "<transformation>"}}`)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -270,6 +275,7 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 		storeSpec = filepath.Join(cfg.Data, "store")
 	}
 	oc.Store, oc.Data, oc.Transformations = storeSpec, cfg.Data, cfg.Transformations
+	oc.Remote.Allow = cfg.RemoteAllow
 	oc.Limits = config.Limits{
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxUploadPixels: cfg.MaxUploadPixels, MaxOutputPixels: cfg.MaxOutputPixels,
 		RenderConcurrency: cfg.RenderSlots, RenderQueue: cfg.RenderQueue, MaxUploads: cfg.MaxUploads,

@@ -2,25 +2,32 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/refract-cdn/refract/origin/asset"
+	"github.com/refract-cdn/refract/origin/chunk"
 	"github.com/refract-cdn/refract/origin/derive"
+	"github.com/refract-cdn/refract/origin/jobs"
 	"github.com/refract-cdn/refract/origin/limit"
 	"github.com/refract-cdn/refract/origin/named"
 	"github.com/refract-cdn/refract/origin/store"
 	"github.com/refract-cdn/refract/origin/store/localfs"
 	"github.com/refract-cdn/refract/origin/upload"
+	"github.com/refract-cdn/refract/origin/webhook"
 	"github.com/refract-cdn/refract/shared/bus"
 	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/config"
 	"github.com/refract-cdn/refract/shared/derivative"
+	"github.com/refract-cdn/refract/shared/safehttp"
 )
 
 // originParts is an origin's services, shared by refract dev and refract
@@ -30,6 +37,7 @@ type originParts struct {
 	assets *asset.Repo
 	derive *derive.Service
 	upload *upload.Handler
+	jobs   *jobs.Queue
 	mux    *http.ServeMux
 	// background work (job workers) stops when ctx given to start ends.
 	background []func(ctx context.Context)
@@ -81,6 +89,41 @@ func buildOrigin(ctx context.Context, oc config.Origin, d originDeps) (*originPa
 		MaxPixels: lim.MaxOutputPixels, MaxSourceBytes: lim.MaxUploadBytes, Log: d.log, Registerer: d.registerer,
 		Named: names.Lookup, Clouds: d.clouds,
 	})
+	allow := make([]netip.Prefix, 0, len(oc.Remote.Allow))
+	for _, a := range oc.Remote.Allow {
+		pfx, err := netip.ParsePrefix(a)
+		if err != nil {
+			return nil, fmt.Errorf("remote.allow: %w", err)
+		}
+		allow = append(allow, pfx)
+	}
+	// One guarded client for every URL a user chooses: remote uploads
+	// and webhooks.
+	remote := safehttp.NewClient(safehttp.Policy{
+		Allow: allow, MaxBytes: max(oc.Remote.MaxBytes, lim.MaxUploadBytes),
+		Timeout: oc.Remote.Timeout, MaxRedirects: oc.Remote.MaxRedirects,
+	})
+	chunks := &chunk.Assembler{Store: st, MaxBytes: lim.MaxUploadBytes}
+	p.background = append(p.background, func(ctx context.Context) {
+		// Pieces of uploads abandoned for a day are garbage.
+		for t := time.NewTicker(time.Hour); ; {
+			if n, err := chunks.Sweep(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+				d.log.Warn("chunk sweep failed", "err", err)
+			} else if n > 0 {
+				d.log.Info("abandoned chunked uploads removed", "uploads", n)
+			}
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	})
+	queue := jobs.New(st, jobs.Options{
+		Workers: oc.Jobs.Workers, MaxAttempts: oc.Jobs.MaxAttempts, Log: d.log, Registerer: d.registerer,
+	})
+	p.jobs = queue
 	p.upload = upload.New(upload.Config{
 		Clouds: d.clouds, Assets: p.assets, Bus: d.bus,
 		InFlight: limit.New(lim.MaxUploads, 4*lim.MaxUploads),
@@ -88,6 +131,26 @@ func buildOrigin(ctx context.Context, oc config.Origin, d originDeps) (*originPa
 		MaxBytes: lim.MaxUploadBytes, MaxPixels: lim.MaxUploadPixels,
 		TempDir: filepath.Join(oc.Data, "tmp"), DeliveryURL: d.deliveryURL, SecureDeliveryURL: d.secureDeliveryURL,
 		Log: d.log, Registerer: d.registerer, Deriver: p.derive,
+		Jobs: queue, Fetch: remote, Chunks: chunks,
+		Notify: func(ctx context.Context, cloud, url string, body []byte) error {
+			return webhook.Notify(ctx, queue, webhook.Notification{URL: url, Cloud: cloud, Body: body})
+		},
+	})
+	queue.Handle(upload.KindEager, func(ctx context.Context, j jobs.Job) error {
+		err := p.upload.RunEagerJob(ctx, j.Payload)
+		if errors.Is(err, upload.ErrPermanent) {
+			return jobs.Permanent(err)
+		}
+		return err
+	})
+	webhook.Register(queue, &webhook.Sender{Client: remote.HTTP()}, func(name string) (string, bool) {
+		c, ok := d.clouds.Lookup(name)
+		return c.APISecret, ok
+	})
+	p.background = append(p.background, func(ctx context.Context) {
+		if err := queue.Run(ctx); err != nil {
+			d.log.Error("job queue stopped", "err", err)
+		}
 	})
 	p.upload.Register(p.mux)
 	p.mux.Handle(derivative.Endpoint, p.derive)

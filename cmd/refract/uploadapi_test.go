@@ -3,8 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloudinary/cloudinary-go/v2"
 	"github.com/cloudinary/cloudinary-go/v2/api"
@@ -168,4 +183,206 @@ func TestStrictTransformations(t *testing.T) {
 	simg.Transformation = "w_300"
 	su, _ := simg.String()
 	expectImage(t, fetch(t, su), format.JPEG, 300, 225)
+}
+
+// hook is a webhook receiver on loopback that checks signatures.
+type hook struct {
+	srv  *httptest.Server
+	got  chan map[string]any
+	errs chan string
+}
+
+func newHook(t *testing.T, secret string) *hook {
+	h := &hook{got: make(chan map[string]any, 16), errs: make(chan string, 16)}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, err := strconv.ParseInt(r.Header.Get("X-Cld-Timestamp"), 10, 64)
+		if err != nil || time.Since(time.Unix(ts, 0)) > time.Minute {
+			h.errs <- "bad timestamp " + r.Header.Get("X-Cld-Timestamp")
+		}
+		// Computed here from the reference's definition, not by Refract's code.
+		sum := sha1.Sum([]byte(string(body) + r.Header.Get("X-Cld-Timestamp") + secret))
+		if r.Header.Get("X-Cld-Signature") != hex.EncodeToString(sum[:]) {
+			h.errs <- "bad signature " + r.Header.Get("X-Cld-Signature")
+		}
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			h.errs <- "bad JSON " + string(body)
+		}
+		h.got <- m
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hook) next(t *testing.T) map[string]any {
+	t.Helper()
+	select {
+	case m := <-h.got:
+		select {
+		case e := <-h.errs:
+			t.Fatal(e)
+		default:
+		}
+		return m
+	case <-time.After(20 * time.Second):
+		t.Fatal("no webhook within 20 s")
+	}
+	return nil
+}
+
+// Async eager: the upload answers at once; the derivatives are rendered
+// by the job queue, then a signed webhook says so.
+func TestUploadEagerAsyncWebhook(t *testing.T) {
+	n := newNode(t, func(c *devConfig) { c.RemoteAllow = []string{"127.0.0.1/32"} })
+	cld := sdk(t, n)
+	h := newHook(t, "test-secret-abc")
+	res, err := cld.Upload.Upload(context.Background(), bytes.NewReader(testimg.JPEG(testimg.Quadrants(800, 600))), uploader.UploadParams{
+		PublicID: "async", Eager: "w_100,c_scale|w_50,h_50,c_fill/webp", EagerAsync: api.Bool(true),
+		EagerNotificationURL: h.srv.URL + "/eager", NotificationURL: h.srv.URL + "/upload",
+	})
+	if err != nil || res.Error.Message != "" {
+		t.Fatalf("upload: %v %+v", err, res)
+	}
+	if len(res.Eager) != 2 || res.Eager[0].Width != 0 {
+		t.Errorf("an async upload's eager list: %+v", res.Eager)
+	}
+	seen := map[string]map[string]any{}
+	for i := 0; i < 2; i++ {
+		m := h.next(t)
+		seen[fmt.Sprint(m["notification_type"])] = m
+	}
+	up, eager := seen["upload"], seen["eager"]
+	if up == nil || up["public_id"] != "async" || up["version"] != float64(res.Version) {
+		t.Errorf("upload notification: %v", up)
+	}
+	list, _ := eager["eager"].([]any)
+	if eager == nil || eager["public_id"] != "async" || len(list) != 2 {
+		t.Fatalf("eager notification: %v", eager)
+	}
+	second, _ := list[1].(map[string]any)
+	if second["transformation"] != "c_fill,h_50,w_50/webp" || second["width"] != float64(50) || second["format"] != "webp" {
+		t.Errorf("eager[1] = %v", second)
+	}
+	if got := countDerived(t, n); got != 2 {
+		t.Errorf("%d derivatives stored after the eager webhook, want 2", got)
+	}
+	before := renders(t, n)
+	expectImage(t, fetch(t, fmt.Sprint(second["url"])), format.WebP, 50, 50)
+	if renders(t, n) != before {
+		t.Error("an eager derivative was rendered again on delivery")
+	}
+}
+
+// bigPNG is an uncompressed PNG of about w*h*3 bytes: red left half,
+// blue right half.
+func bigPNG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := color.RGBA{R: 255, A: 255}
+			if x >= w/2 {
+				c = color.RGBA{B: 255, A: 255}
+			}
+			img.SetRGBA(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.NoCompression}
+	if err := enc.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// upload_large of a 25 MB file: the SDK cuts it into chunks, each a
+// signed request; the last one stores the whole file.
+func TestUploadLarge(t *testing.T) {
+	n := newNode(t, func(c *devConfig) { c.MaxUploadBytes = 64 << 20 })
+	cld := sdk(t, n)
+	cld.Upload.Config.API.ChunkSize = 6_000_000 // five chunks, so middle ones are exercised
+	src := bigPNG(t, 2900, 2900)
+	if len(src) < 25_000_000 {
+		t.Fatalf("the test file is only %d bytes", len(src))
+	}
+	sum := md5.Sum(src)
+	// A first small upload makes the counter exist.
+	if res, err := cld.Upload.Upload(context.Background(), bytes.NewReader(testimg.JPEG(testimg.Quadrants(30, 20))), uploader.UploadParams{}); err != nil || res.Error.Message != "" {
+		t.Fatalf("a small upload: %v %+v", err, res)
+	}
+	before := metric(t, n, `refract_uploads_total{outcome="200"}`)
+	// The SDK chunks files it can size: a path, an *os.File, a SectionReader.
+	path := filepath.Join(t.TempDir(), "large.png")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cld.Upload.Upload(context.Background(), path, uploader.UploadParams{PublicID: "large/png"})
+	if err != nil || res.Error.Message != "" {
+		t.Fatalf("upload: %v %+v", err, res)
+	}
+	if chunks := metric(t, n, `refract_uploads_total{outcome="200"}`) - before; chunks != 5 {
+		t.Errorf("%d chunk requests answered 200, want 5", chunks)
+	}
+	if res.Bytes != len(src) || res.Etag != hex.EncodeToString(sum[:]) || res.Width != 2900 || res.Format != "png" {
+		t.Errorf("result: %d bytes, etag %s, %dx%d %s", res.Bytes, res.Etag, res.Width, res.Height, res.Format)
+	}
+	orig := fetch(t, res.URL)
+	if !bytes.Equal(orig.body, src) {
+		t.Fatalf("the original delivered (%d bytes) is not the file uploaded", len(orig.body))
+	}
+	small := fetch(t, "http://"+n.edgeAddr+"/testcloud/image/upload/w_290/large/png.png")
+	expectImage(t, small, format.PNG, 290, 290)
+	if l, r := pixelAt(t, small.body, 10, 100), pixelAt(t, small.body, 280, 100); l[0] < 250 || r[2] < 250 {
+		t.Errorf("left %v should be red, right %v blue", l, r)
+	}
+	// The pieces are gone once the asset is stored.
+	if objs, _ := n.origin.store.List(context.Background(), "chunks/", "", 10); len(objs) != 0 {
+		t.Errorf("%d chunk objects left behind", len(objs))
+	}
+}
+
+// Remote uploads fetch allowed URLs and refuse internal addresses.
+func TestUploadRemote(t *testing.T) {
+	src := testimg.JPEG(testimg.Quadrants(320, 240))
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/pics/cat.jpg":
+			w.Write(src)
+		case "/hop":
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer files.Close()
+	ctx := context.Background()
+
+	guarded := sdk(t, newNode(t, nil))
+	for _, u := range []string{files.URL + "/pics/cat.jpg", "http://10.0.0.1/a.jpg", "http://169.254.169.254/latest/meta-data/",
+		"http://[::1]:" + files.URL[strings.LastIndexByte(files.URL, ':')+1:] + "/pics/cat.jpg", "http://localhost:1/a.jpg"} {
+		res, err := guarded.Upload.Upload(ctx, u, uploader.UploadParams{PublicID: "ssrf"})
+		if err != nil || !strings.Contains(res.Error.Message, "Forbidden address") {
+			t.Errorf("%s: %v %q, want Forbidden address", u, err, res.Error.Message)
+		}
+	}
+
+	n := newNode(t, func(c *devConfig) { c.RemoteAllow = []string{"127.0.0.1/32"} })
+	cld := sdk(t, n)
+	res, err := cld.Upload.Upload(ctx, files.URL+"/pics/cat.jpg", uploader.UploadParams{UseFilename: api.Bool(true), UniqueFilename: api.Bool(false)})
+	if err != nil || res.Error.Message != "" {
+		t.Fatalf("an allowed remote upload: %v %+v", err, res)
+	}
+	if res.PublicID != "cat" || res.Width != 320 || res.Bytes != len(src) {
+		t.Errorf("remote upload result: %s %dx%d %d bytes", res.PublicID, res.Width, res.Height, res.Bytes)
+	}
+	// An allowed host redirecting to the metadata address is refused.
+	res, err = cld.Upload.Upload(ctx, files.URL+"/hop", uploader.UploadParams{PublicID: "hop"})
+	if err != nil || !strings.Contains(res.Error.Message, "Forbidden address") {
+		t.Errorf("a redirect to 169.254.169.254: %v %q", err, res.Error.Message)
+	}
+	res, err = cld.Upload.Upload(ctx, files.URL+"/missing.jpg", uploader.UploadParams{PublicID: "missing"})
+	if err != nil || !strings.Contains(res.Error.Message, "404") {
+		t.Errorf("a missing remote file: %v %q", err, res.Error.Message)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/refract-cdn/refract/origin/asset"
+	"github.com/refract-cdn/refract/origin/chunk"
 	"github.com/refract-cdn/refract/origin/derive"
 	"github.com/refract-cdn/refract/origin/limit"
 	"github.com/refract-cdn/refract/origin/render"
@@ -27,6 +28,7 @@ import (
 	"github.com/refract-cdn/refract/shared/clderr"
 	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/format"
+	"github.com/refract-cdn/refract/shared/safehttp"
 	"github.com/refract-cdn/refract/shared/sign"
 	"github.com/refract-cdn/refract/shared/transform"
 	"github.com/refract-cdn/refract/shared/urlapi"
@@ -51,6 +53,11 @@ type Config struct {
 	Registerer        prometheus.Registerer
 	// Deriver renders incoming and eager transformations.
 	Deriver *derive.Service
+	// Fetch downloads remote files (file=http(s)://…) with the SSRF
+	// guard; nil refuses them.
+	Fetch *safehttp.Client
+	// Chunks assembles chunked uploads; nil refuses them.
+	Chunks *chunk.Assembler
 	// Jobs persists eager_async work; nil runs eager transformations
 	// synchronously.
 	Jobs Queue
@@ -124,7 +131,7 @@ func (h *Handler) upload(r *http.Request) (map[string]any, error) {
 		return nil, err
 	}
 	if r.Header.Get("X-Unique-Upload-Id") != "" || r.Header.Get("Content-Range") != "" {
-		return nil, clderr.BadRequest("Chunked uploads are not supported yet: upload files of at most %d bytes in one request", h.cfg.MaxBytes)
+		return h.chunked(r, c, rt)
 	}
 	r.Body = http.MaxBytesReader(nil, r.Body, h.cfg.MaxBytes*4/3+2*maxFormBytes)
 	req, err := parse(r, h.cfg.TempDir, h.cfg.MaxBytes)
@@ -138,10 +145,10 @@ func (h *Handler) upload(r *http.Request) (map[string]any, error) {
 		}
 		return nil, err
 	}
-	if err := h.authenticate(r, c, req.params); err != nil {
+	if err := h.authenticate(r, c, req.params, staleAfter); err != nil {
 		return nil, err
 	}
-	if err := h.stageFile(req); err != nil {
+	if err := h.stageFile(r.Context(), req); err != nil {
 		return nil, err
 	}
 	return h.store(r.Context(), c, rt, req)
@@ -383,7 +390,7 @@ func titleRT(rt string) string {
 // authenticate accepts HTTP Basic with the cloud's key and secret, or a
 // signed request: the cloud's api_key, a timestamp under an hour old and
 // a valid SHA-1 or SHA-256 signature.
-func (h *Handler) authenticate(r *http.Request, c cloud.Cloud, p url.Values) error {
+func (h *Handler) authenticate(r *http.Request, c cloud.Cloud, p url.Values, window time.Duration) error {
 	if key, secret, ok := r.BasicAuth(); ok {
 		if !c.CheckKey(key, secret) {
 			return clderr.Unauthorized("Invalid credentials")
@@ -405,7 +412,7 @@ func (h *Handler) authenticate(r *http.Request, c cloud.Cloud, p url.Values) err
 	now, t := h.cfg.Now(), time.Unix(ts, 0)
 	const layout = "2006-01-02 15:04:05 -0700"
 	switch {
-	case now.Sub(t) > staleAfter:
+	case now.Sub(t) > window:
 		return clderr.Unauthorized("Stale request - reported time is %s which is more than 1 hour ago", t.UTC().Format(layout))
 	case t.Sub(now) > staleAfter:
 		return clderr.Unauthorized("Stale request - reported time is %s which is more than 1 hour in the future", t.UTC().Format(layout))
@@ -417,7 +424,7 @@ func (h *Handler) authenticate(r *http.Request, c cloud.Cloud, p url.Values) err
 }
 
 // stageFile makes sure the file is in a temporary file.
-func (h *Handler) stageFile(req *request) error {
+func (h *Handler) stageFile(ctx context.Context, req *request) error {
 	if req.file != nil {
 		return nil
 	}
@@ -427,7 +434,10 @@ func (h *Handler) stageFile(req *request) error {
 	case strings.HasPrefix(s, "data:"):
 		return req.stageDataURI(strings.NewReader(s), h.cfg.TempDir, h.cfg.MaxBytes)
 	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
-		return clderr.BadRequest("Remote URL uploads are not supported yet")
+		if h.cfg.Fetch == nil {
+			return clderr.BadRequest("Remote URL uploads are turned off")
+		}
+		return req.stageRemote(ctx, h.cfg.Fetch, s, h.cfg.TempDir, h.cfg.MaxBytes)
 	}
 	return clderr.BadRequest("Invalid file parameter: send the file, a data: URI or a URL")
 }

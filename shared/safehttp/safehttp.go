@@ -138,6 +138,11 @@ func NewClient(p Policy) *Client {
 	return c
 }
 
+// HTTP is the guarded *http.Client itself, for requests other than GET
+// (webhook POSTs). The address checks and redirect limit apply; the
+// response size cap does not, so read its bodies bounded.
+func (c *Client) HTTP() *http.Client { return c.hc }
+
 // CheckURL parses rawURL and refuses what no policy fetches: other
 // schemes than http and https, a missing host, userinfo.
 func CheckURL(rawURL string) (*url.URL, error) {
