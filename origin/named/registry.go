@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/refract-cdn/refract/origin/store"
+	"github.com/refract-cdn/refract/shared/clderr"
 	"github.com/refract-cdn/refract/shared/flight"
 	"github.com/refract-cdn/refract/shared/transform"
 )
@@ -309,7 +310,7 @@ func (r *Registry) Get(ctx context.Context, cloud, name string) (Def, error) {
 func (r *Registry) canonical(cloud, name, tx string) (string, error) {
 	var ch transform.Chain
 	if strings.TrimSpace(tx) == "" {
-		return "", fmt.Errorf("named: empty transformation")
+		return "", clderr.BadRequest("Empty transformation")
 	}
 	if err := transform.Parse(tx, &ch); err != nil {
 		return "", err
