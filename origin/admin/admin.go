@@ -196,6 +196,8 @@ func (h *Handler) classify(err error) error {
 		return clderr.BadRequest("Invalid tag")
 	case errors.Is(err, store.ErrInvalidKey):
 		return clderr.BadRequest("Invalid name or public_id")
+	case errors.Is(err, context.Canceled):
+		return clderr.New(499, "Request canceled") // the client left; not a server failure
 	case errors.Is(err, context.DeadlineExceeded), h.cfg.Unavailable != nil && h.cfg.Unavailable(err):
 		return clderr.New(http.StatusServiceUnavailable, "Storage is unavailable; retry")
 	}

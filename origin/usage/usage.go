@@ -51,6 +51,7 @@ type Recorder struct {
 	mu      sync.RWMutex
 	clouds  map[string]*counter
 	flushMu sync.Mutex // one flush at a time
+	loaded  atomic.Bool
 }
 
 type counter struct {
@@ -98,8 +99,8 @@ func (r *Recorder) counter(cloud string) *counter {
 
 // Render counts one render for cloud.
 func (r *Recorder) Render(cloud string) {
-	if r == nil || cloud == "" || strings.Contains(cloud, "/") {
-		return
+	if r == nil || cloud == "" || cloud == "." || cloud == ".." || strings.Contains(cloud, "/") {
+		return // not a name a key can hold; clouds are checked upstream
 	}
 	if c := r.counter(cloud); c != nil {
 		c.total.Add(1)
@@ -121,13 +122,31 @@ func (r *Recorder) Renders(cloud string) int64 {
 }
 
 // Load reads this node's flushed totals, so counting survives a restart.
-// Renders counted before Load are added to them.
+// Renders counted before Load are added to them. Only the first
+// successful call loads; later ones do nothing.
 func (r *Recorder) Load(ctx context.Context) error {
+	if r.loaded.Load() {
+		return nil
+	}
+	if err := r.load(ctx); err != nil {
+		return err
+	}
+	r.loaded.Store(true)
+	return nil
+}
+
+// load reads every file first and applies them after, so that a failed
+// load changes nothing and can be retried.
+func (r *Recorder) load(ctx context.Context) error {
 	suffix := "/" + r.node + ".json"
+	found := map[string]int64{}
 	for after := ""; ; {
 		objs, err := r.store.List(ctx, "usage/", after, 1000)
-		if err != nil || len(objs) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(objs) == 0 {
+			break
 		}
 		after = objs[len(objs)-1].Key
 		for _, o := range objs {
@@ -138,14 +157,20 @@ func (r *Recorder) Load(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if c := r.counter(f.Cloud); c != nil && f.Cloud+suffix == o.Key[len("usage/"):] {
-				c.total.Add(f.Renders)
-				r.flushMu.Lock()
-				c.flushed += f.Renders
-				r.flushMu.Unlock()
+			if f.Cloud+suffix == o.Key[len("usage/"):] {
+				found[f.Cloud] = f.Renders
 			}
 		}
 	}
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	for cloud, n := range found {
+		if c := r.counter(cloud); c != nil {
+			c.total.Add(n)
+			c.flushed += n
+		}
+	}
+	return nil
 }
 
 func readFile(ctx context.Context, s store.Store, key string) (nodeFile, error) {
