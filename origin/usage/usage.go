@@ -185,8 +185,13 @@ func readFile(ctx context.Context, s store.Store, key string) (nodeFile, error) 
 	return f, nil
 }
 
-// Flush writes the totals that changed since the last flush.
+// Flush writes the totals that changed since the last flush. It loads
+// first if Load has not succeeded yet: writing before that would replace
+// the persisted totals with this process's alone.
 func (r *Recorder) Flush(ctx context.Context) error {
+	if err := r.Load(ctx); err != nil {
+		return err
+	}
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	r.mu.RLock()

@@ -128,3 +128,24 @@ func TestRunFlushesOnStop(t *testing.T) {
 		t.Errorf("flushed on stop: %+v %v", f, err)
 	}
 }
+
+// A restarted node that flushes before loading must not lose the
+// persisted total.
+func TestFlushBeforeLoadKeepsTheTotal(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	a, _ := NewRecorder(s, "n")
+	for i := 0; i < 5; i++ {
+		a.Render("demo")
+	}
+	a.Flush(ctx)
+	b, _ := NewRecorder(s, "n") // the restart
+	b.Render("demo")
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f, err := readFile(ctx, s, Key("demo", "n"))
+	if err != nil || f.Renders != 6 {
+		t.Errorf("persisted after restart and flush: %+v %v", f, err)
+	}
+}
