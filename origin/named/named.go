@@ -1,6 +1,7 @@
 // Package named holds named transformations (t_<name>): per cloud, a name
-// for a transformation string. They come from a JSON file today; the Admin
-// API will manage them in the store.
+// for a transformation string. A Set comes from the --transformations JSON
+// file; a Registry stores the Admin API's definitions in the Store and
+// consults the file's Set first.
 package named
 
 import (
