@@ -276,6 +276,7 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	}
 	oc.Store, oc.Data, oc.Transformations = storeSpec, cfg.Data, cfg.Transformations
 	oc.Remote.Allow = cfg.RemoteAllow
+	oc.NodeID = "dev"
 	oc.Limits = config.Limits{
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxUploadPixels: cfg.MaxUploadPixels, MaxOutputPixels: cfg.MaxOutputPixels,
 		RenderConcurrency: cfg.RenderSlots, RenderQueue: cfg.RenderQueue, MaxUploads: cfg.MaxUploads,
@@ -355,6 +356,7 @@ func (n *devNode) shutdown() error {
 		errs = append(errs, <-n.done)
 	}
 	n.stopBackground()
+	n.origin.wait()
 	n.cache.Close()
 	return errors.Join(errs...)
 }

@@ -171,3 +171,29 @@ func pixelAt(t *testing.T, b []byte, x, y int) [4]uint8 {
 	c := img.NRGBAAt(x, y)
 	return [4]uint8{c.R, c.G, c.B, c.A}
 }
+
+// newTestNode is newNode on the best store this machine has: MinIO when
+// its binary is built (always under make test), else the local disk.
+func newTestNode(t *testing.T, mod func(*devConfig)) *devNode {
+	t.Helper()
+	return newNode(t, mod)
+}
+
+// storedKeys lists the keys under prefix in the node's store.
+func storedKeys(t *testing.T, n *devNode, prefix string) []string {
+	t.Helper()
+	var keys []string
+	for after := ""; ; {
+		objs, err := n.origin.store.List(context.Background(), prefix, after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(objs) == 0 {
+			return keys
+		}
+		for _, o := range objs {
+			keys = append(keys, o.Key)
+		}
+		after = objs[len(objs)-1].Key
+	}
+}

@@ -10,7 +10,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `refract — a self-hosted, Cloudinary-compatible image delivery network
+const usageText = `refract — a self-hosted, Cloudinary-compatible image delivery network
 
 Usage:
   refract dev [flags]        run origin and edge in one process on local disk
@@ -23,7 +23,7 @@ Run "refract <command> -h" for a command's flags.
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
+		fmt.Fprint(os.Stderr, usageText)
 		os.Exit(2)
 	}
 	var err error
@@ -37,9 +37,9 @@ func main() {
 	case "version", "-v", "--version":
 		fmt.Println("refract", version)
 	case "help", "-h", "--help":
-		fmt.Print(usage)
+		fmt.Print(usageText)
 	default:
-		fmt.Fprintf(os.Stderr, "refract: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(os.Stderr, "refract: unknown command %q\n\n%s", cmd, usageText)
 		os.Exit(2)
 	}
 	if err != nil {

@@ -128,5 +128,6 @@ func (n *originNode) shutdown() error {
 		errs = append(errs, <-n.done)
 	}
 	n.stopBackground()
+	n.parts.wait()
 	return errors.Join(errs...)
 }

@@ -7,21 +7,26 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/refract-cdn/refract/origin/admin"
 	"github.com/refract-cdn/refract/origin/asset"
 	"github.com/refract-cdn/refract/origin/chunk"
 	"github.com/refract-cdn/refract/origin/derive"
 	"github.com/refract-cdn/refract/origin/jobs"
 	"github.com/refract-cdn/refract/origin/limit"
 	"github.com/refract-cdn/refract/origin/named"
+	"github.com/refract-cdn/refract/origin/preset"
 	"github.com/refract-cdn/refract/origin/store"
 	"github.com/refract-cdn/refract/origin/store/localfs"
 	"github.com/refract-cdn/refract/origin/upload"
+	"github.com/refract-cdn/refract/origin/usage"
 	"github.com/refract-cdn/refract/origin/webhook"
 	"github.com/refract-cdn/refract/shared/bus"
 	"github.com/refract-cdn/refract/shared/cloud"
@@ -41,6 +46,7 @@ type originParts struct {
 	mux    *http.ServeMux
 	// background work (job workers) stops when ctx given to start ends.
 	background []func(ctx context.Context)
+	wg         sync.WaitGroup
 }
 
 // originDeps are what the caller owns: the clouds, the bus, metrics.
@@ -84,11 +90,25 @@ func buildOrigin(ctx context.Context, oc config.Origin, d originDeps) (*originPa
 			return nil, err
 		}
 	}
+	// Named transformations: the file's first, then those made by API.
+	registry := named.NewRegistry(st, names)
+	nodeID := oc.NodeID
+	if nodeID == "" {
+		if nodeID, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("node_id: %w", err)
+		}
+	}
+	renders, err := usage.NewRecorder(st, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	p.background = append(p.background, func(ctx context.Context) { renders.Run(ctx, time.Minute) })
 	p.derive = derive.New(derive.Config{
 		Assets: p.assets, Limit: vipsWork, Secret: []byte(oc.PeerSecret),
 		MaxPixels: lim.MaxOutputPixels, MaxSourceBytes: lim.MaxUploadBytes, Log: d.log, Registerer: d.registerer,
-		Named: names.Lookup, Clouds: d.clouds,
+		Named: registry.Lookup, AllowedForStrict: registry.AllowedForStrict, Clouds: d.clouds, Usage: renders,
 	})
+	presets := &preset.Repo{Store: st}
 	allow := make([]netip.Prefix, 0, len(oc.Remote.Allow))
 	for _, a := range oc.Remote.Allow {
 		pfx, err := netip.ParsePrefix(a)
@@ -131,7 +151,7 @@ func buildOrigin(ctx context.Context, oc config.Origin, d originDeps) (*originPa
 		MaxBytes: lim.MaxUploadBytes, MaxPixels: lim.MaxUploadPixels,
 		TempDir: filepath.Join(oc.Data, "tmp"), DeliveryURL: d.deliveryURL, SecureDeliveryURL: d.secureDeliveryURL,
 		Log: d.log, Registerer: d.registerer, Deriver: p.derive,
-		Jobs: queue, Fetch: remote, Chunks: chunks,
+		Jobs: queue, Fetch: remote, Chunks: chunks, Presets: presets,
 		Notify: func(ctx context.Context, cloud, url string, body []byte) error {
 			return webhook.Notify(ctx, queue, webhook.Notification{URL: url, Cloud: cloud, Body: body})
 		},
@@ -153,19 +173,37 @@ func buildOrigin(ctx context.Context, oc config.Origin, d originDeps) (*originPa
 		}
 	})
 	p.upload.Register(p.mux)
+	admin.New(admin.Config{
+		Clouds: d.clouds, Assets: p.assets, Presets: presets, Named: registry,
+		Usage: &usage.Reporter{Assets: p.assets, Recorder: renders}, Bus: d.bus,
+		DeliveryURL: d.deliveryURL, SecureDeliveryURL: d.secureDeliveryURL,
+		RateLimit: oc.Admin.RateLimitPerHour, Unavailable: unavailable,
+		Log: d.log, Registerer: d.registerer,
+	}).Register(p.mux)
 	p.mux.Handle(derivative.Endpoint, p.derive)
 	return p, nil
 }
 
-// start runs the background work until ctx ends.
+// start runs the background work until ctx ends; wait waits for it to
+// finish (a last usage flush, jobs under way), so nothing writes to the
+// store after shutdown returns.
 func (p *originParts) start(ctx context.Context) {
 	for _, f := range p.background {
-		go f(ctx)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			f(ctx)
+		}()
 	}
 }
+
+func (p *originParts) wait() { p.wg.Wait() }
 
 // check is the readiness probe: the store answers.
 func (p *originParts) check(ctx context.Context) error {
 	_, err := p.store.List(ctx, "assets/", "", 1)
 	return err
 }
+
+// unavailable says an error means the store cannot be reached (503).
+func unavailable(err error) bool { return false }

@@ -6,7 +6,6 @@
 package derive
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,6 +22,7 @@ import (
 	"github.com/refract-cdn/refract/origin/limit"
 	"github.com/refract-cdn/refract/origin/render"
 	"github.com/refract-cdn/refract/origin/store"
+	"github.com/refract-cdn/refract/origin/usage"
 	"github.com/refract-cdn/refract/shared/clderr"
 	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/derivative"
@@ -50,6 +50,8 @@ type Config struct {
 	// AllowedForStrict reports whether a named transformation may be
 	// rendered on request in a strict cloud.
 	AllowedForStrict func(cloud, name string) bool
+	// Usage counts renders per cloud; nil counts nothing.
+	Usage *usage.Recorder
 }
 
 // Service serves derivative.Endpoint.
@@ -288,9 +290,13 @@ func (s *Service) render(ctx context.Context, a *asset.Asset, key string, ch *tr
 	s.renders.Inc()
 	s.latency.Observe(time.Since(start).Seconds())
 	// Create-only: if another origin stored it first, its bytes are as good.
-	if _, err := s.cfg.Assets.Store.Put(context.WithoutCancel(ctx), key, bytes.NewReader(res.Body),
-		store.PutOptions{IfNoneMatch: true, ContentType: res.Format.MIME()}); err != nil && !errors.Is(err, store.ErrPrecondition) {
+	name := key[strings.LastIndexByte(key, '/')+1:]
+	tx := ch.String()
+	if err := s.cfg.Assets.PutDerived(context.WithoutCancel(ctx), a, name, tx, res.Format.Ext(), res.Body, res.Format.MIME()); err != nil {
 		s.cfg.Log.Warn("derivative not stored", "key", key, "err", err)
+	}
+	if s.cfg.Usage != nil {
+		s.cfg.Usage.Render(a.Cloud)
 	}
 	return result{body: res.Body, format: res.Format, version: a.Version, etag: etag(res.Body), source: "render"}, nil
 }
@@ -447,6 +453,9 @@ func (s *Service) Transform(ctx context.Context, cloud string, src []byte, ch *t
 	})
 	if err == nil {
 		s.renders.Inc()
+		if s.cfg.Usage != nil {
+			s.cfg.Usage.Render(cloud)
+		}
 	}
 	return res, err
 }

@@ -54,7 +54,7 @@ func (h *Handler) chunked(r *http.Request, c cloud.Cloud, rt string) (map[string
 	if start > 0 {
 		window = chunkWindow
 	}
-	if err := h.authenticate(r, c, req.params, window); err != nil {
+	if err := h.authorize(r, c, req.params, window); err != nil {
 		return nil, err
 	}
 	if req.file == nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/refract-cdn/refract/origin/chunk"
 	"github.com/refract-cdn/refract/origin/derive"
 	"github.com/refract-cdn/refract/origin/limit"
+	"github.com/refract-cdn/refract/origin/preset"
 	"github.com/refract-cdn/refract/origin/render"
 	"github.com/refract-cdn/refract/shared/bus"
 	"github.com/refract-cdn/refract/shared/clderr"
@@ -58,6 +59,8 @@ type Config struct {
 	Fetch *safehttp.Client
 	// Chunks assembles chunked uploads; nil refuses them.
 	Chunks *chunk.Assembler
+	// Presets holds upload presets; nil refuses upload_preset.
+	Presets *preset.Repo
 	// Jobs persists eager_async work; nil runs eager transformations
 	// synchronously.
 	Jobs Queue
@@ -97,6 +100,11 @@ func New(cfg Config) *Handler {
 // Register mounts the handler's routes on mux.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1_1/{cloud}/{rt}/upload", h.serveUpload)
+	mux.HandleFunc("POST /v1_1/{cloud}/{rt}/explicit", h.manage(h.explicit))
+	mux.HandleFunc("POST /v1_1/{cloud}/{rt}/destroy", h.manage(h.destroy))
+	mux.HandleFunc("POST /v1_1/{cloud}/{rt}/rename", h.manage(h.rename))
+	mux.HandleFunc("POST /v1_1/{cloud}/{rt}/tags", h.manage(h.tags))
+	mux.HandleFunc("POST /v1_1/{cloud}/{rt}/context", h.manage(h.context))
 }
 
 // staleAfter is how old a signed request's timestamp may be.
@@ -145,7 +153,7 @@ func (h *Handler) upload(r *http.Request) (map[string]any, error) {
 		}
 		return nil, err
 	}
-	if err := h.authenticate(r, c, req.params, staleAfter); err != nil {
+	if err := h.authorize(r, c, req.params, staleAfter); err != nil {
 		return nil, err
 	}
 	if err := h.stageFile(r.Context(), req); err != nil {
@@ -199,6 +207,11 @@ func parseOptions(p url.Values) (*options, error) {
 	}
 	if o.typ == "" {
 		o.typ = "upload"
+	}
+	for _, t := range o.tags {
+		if !asset.ValidTag(t) {
+			return nil, clderr.BadRequest("Invalid tag - %s", t)
+		}
 	}
 	if _, ok := urlapi.ParseType(o.typ); !ok {
 		return nil, clderr.BadRequest("Invalid type %s", o.typ)
