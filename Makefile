@@ -17,9 +17,9 @@ GOFILES   = $(shell git ls-files '*.go' | grep -v '^origin/vips/')
 FUZZTIME ?= 60s
 
 # A real S3 server for the tests (origin/store/s3/s3test), built once per
-# machine outside the repo. The versions and paths must match s3test's
-# (a test there checks). REFRACT_S3_SERVER=versitygw switches to the
-# lighter fallback server.
+# machine outside the repo. The versions must match s3test's (a test there
+# checks); so must the default paths, for go test run by hand.
+# REFRACT_S3_SERVER=versitygw switches to the lighter fallback server.
 S3_BIN_DIR        ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/refract/bin
 MINIO_VERSION     := v0.0.0-20260212201848-7aac2a2c5b7c
 VERSITYGW_VERSION := v1.8.0
@@ -27,9 +27,12 @@ MINIO_BIN         := $(S3_BIN_DIR)/minio-$(MINIO_VERSION)
 VERSITYGW_BIN     := $(S3_BIN_DIR)/versitygw-$(VERSITYGW_VERSION)
 REFRACT_S3_SERVER ?= minio
 # The server make test builds: none when REFRACT_MINIO / REFRACT_VERSITYGW
-# already point at a binary.
+# already point at a binary. Otherwise the tests are pointed at the ones
+# built here.
 S3_SERVER         := $(if $(filter versitygw,$(REFRACT_S3_SERVER)),$(if $(REFRACT_VERSITYGW),,versitygw),$(if $(REFRACT_MINIO),,minio))
-export REFRACT_S3_SERVER
+REFRACT_MINIO     ?= $(MINIO_BIN)
+REFRACT_VERSITYGW ?= $(VERSITYGW_BIN)
+export REFRACT_S3_SERVER REFRACT_MINIO REFRACT_VERSITYGW
 
 .PHONY: all setup build run test vet fmt-check bench fuzz generate clean help minio versitygw
 
@@ -83,7 +86,7 @@ $(VERSITYGW_BIN):
 # interrupted build never leaves a half-written binary.
 define install-s3-server
 	@mkdir -p $(@D)
-	@tmp=$$(mktemp -d "$(@D)/.build-XXXXXX") && trap 'rm -rf "$$tmp"' EXIT && \
+	@tmp=$$(mktemp -d "$(@D)/.build-XXXXXX") && trap 'rm -rf "$$tmp"' EXIT && trap 'exit 130' INT TERM && \
 	echo "building $(1) into $@ (once per machine)" && \
 	GOBIN="$$tmp" $(GO) install -trimpath -ldflags='-s -w' $(1) && \
 	mv -f "$$tmp/$(2)" $@
