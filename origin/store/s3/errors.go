@@ -83,9 +83,12 @@ func (r condRetryer) IsErrorRetryable(err error) bool {
 	if !r.Retryer.IsErrorRetryable(err) {
 		return false
 	}
-	if _, status := apiCode(err); status != 0 {
-		return true
-	}
+	_, status := apiCode(err)
+	return status != 0 || isDial(err)
+}
+
+// isDial reports a failure to connect: the request never left.
+func isDial(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
 }

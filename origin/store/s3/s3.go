@@ -21,14 +21,21 @@
 // Put is retried only when the request cannot have reached the server
 // (the connection was refused) or the server answered with an error:
 // replaying one whose response was lost would report the writer's own
-// success as a lost race.
+// success as a lost race. When a conditional Put gets no answer at all,
+// the object the key then holds settles it (see settle): servers refuse
+// a losing body early and reset the connection under the unread rest,
+// which the client cannot tell from a lost response.
 package s3store
 
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -91,7 +98,8 @@ type Config struct {
 	SecretKey string
 
 	// HTTPClient replaces the default client (pooled keep-alive
-	// connections, DialTimeout).
+	// connections, DialTimeout). The SDK cannot add AWS_CA_BUNDLE to it,
+	// so New fails when that is set.
 	HTTPClient      HTTPClient
 	OpTimeout       time.Duration // see the package comment; default 30 s
 	MinRate         int64         // bytes/s; default 1 MiB/s
@@ -333,22 +341,22 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts store.Put
 		in.IfNoneMatch = aws.String("*")
 	}
 	if opts.IfMatch != "" {
-		tag := unquote(opts.IfMatch)
+		opts.IfMatch = unquote(opts.IfMatch)
 		// No stored object has such an ETag, and it must not reach a
 		// header.
-		if !validETag(tag) {
+		if !validETag(opts.IfMatch) {
 			return store.Object{}, store.ErrPrecondition
 		}
-		in.IfMatch = aws.String(`"` + tag + `"`)
+		in.IfMatch = aws.String(`"` + opts.IfMatch + `"`)
 	}
-	rs, size, done, err := s.seekable(ctx, r)
+	body, err := s.payload(ctx, r)
 	if err != nil {
 		return store.Object{}, err
 	}
-	defer done()
-	in.Body, in.ContentLength = rs, aws.Int64(size)
+	defer body.done()
+	in.Body, in.ContentLength = body.rs, aws.Int64(body.size)
 
-	opCtx, cancel := s.withTimeout(ctx, s.opTO+time.Duration(float64(size)/float64(s.minRate)*float64(time.Second)))
+	opCtx, cancel := s.withTimeout(ctx, s.opTO+time.Duration(float64(body.size)/float64(s.minRate)*float64(time.Second)))
 	defer cancel()
 	var optFns []func(*s3.Options)
 	if conditional {
@@ -356,13 +364,22 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts store.Put
 	}
 	out, err := s.client.PutObject(opCtx, in, optFns...)
 	if err != nil {
-		if conditional {
-			switch code, status := apiCode(err); {
-			case status == http.StatusPreconditionFailed,
-				code == "ConditionalRequestConflict", status == http.StatusConflict,
-				// AWS answers If-Match on a missing key with 404.
-				opts.IfMatch != "" && status == http.StatusNotFound && code != "NoSuchBucket":
-				return store.Object{}, store.ErrPrecondition
+		if !conditional {
+			return store.Object{}, classify("put", key, ctx, opCtx, err)
+		}
+		switch code, status := apiCode(err); {
+		case status == http.StatusPreconditionFailed,
+			code == "ConditionalRequestConflict", status == http.StatusConflict,
+			// AWS answers If-Match on a missing key with 404.
+			opts.IfMatch != "" && status == http.StatusNotFound && code != "NoSuchBucket":
+			return store.Object{}, store.ErrPrecondition
+		case status == 0 && ctx.Err() == nil && !isDial(err):
+			// The request went out and no answer came back: a
+			// server that refuses a body early (412 before reading
+			// it) and resets the connection looks just like a lost
+			// response. What the key holds now decides.
+			if obj, decided, err := s.settle(ctx, key, body, opts); decided {
+				return obj, err
 			}
 		}
 		return store.Object{}, classify("put", key, ctx, opCtx, err)
@@ -375,59 +392,118 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts store.Put
 			mod = t
 		}
 	}
-	return store.Object{Key: key, Size: size, ETag: unquote(aws.ToString(out.ETag)), Modified: mod}, nil
+	return store.Object{Key: key, Size: body.size, ETag: unquote(aws.ToString(out.ETag)), Modified: mod}, nil
 }
 
-// seekable returns r as a ReadSeeker and the number of bytes to send,
-// spooling it if it cannot seek. done releases the spool.
-func (s *Store) seekable(ctx context.Context, r io.Reader) (io.ReadSeeker, int64, func(), error) {
+// settle decides a conditional Put whose outcome is unknown from the
+// object the key holds now: ours (by content; an identical body from
+// another writer is as good) means it landed; for
+// IfNoneMatch, any other object means the create lost; for IfMatch, the
+// expected version still there means ours did not land (unknown, so the
+// caller retries), and anything else means it lost. decided is false
+// when it stays unknown.
+func (s *Store) settle(ctx context.Context, key string, body payload, opts store.PutOptions) (obj store.Object, decided bool, err error) {
+	k, _ := s.objKey(key)
+	opCtx, cancel := s.withTimeout(ctx, s.opTO)
+	defer cancel()
+	head, err := s.client.HeadObject(opCtx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &k, ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		if isNotFound(err) && opts.IfMatch != "" {
+			return store.Object{}, true, store.ErrPrecondition
+		}
+		return store.Object{}, false, nil // missing (a create that did not land) or unreadable
+	}
+	cur := store.Object{
+		Key: key, Size: aws.ToInt64(head.ContentLength),
+		ETag: unquote(aws.ToString(head.ETag)), Modified: aws.ToTime(head.LastModified),
+	}
+	if opts.IfMatch != "" && cur.ETag == opts.IfMatch {
+		return store.Object{}, false, nil
+	}
+	if cur.Size == body.size {
+		md5hex, crc, err := body.sums()
+		if err != nil {
+			return store.Object{}, false, nil
+		}
+		// A single-part ETag is the MD5 except under SSE-KMS; the
+		// CRC32 the SDK sent is kept by servers that support checksums.
+		if cur.ETag == md5hex || aws.ToString(head.ChecksumCRC32) == crc {
+			return cur, true, nil
+		}
+	}
+	return store.Object{}, true, store.ErrPrecondition
+}
+
+// payload is a Put body that can be sent again.
+type payload struct {
+	rs    io.ReadSeeker
+	start int64 // offset of the first byte to send
+	size  int64
+	done  func() // releases a spool
+}
+
+// sums returns the MD5 (hex) and CRC32 (base64, as S3 reports it) of the
+// body. It is only called once the SDK has let go of the body.
+func (p payload) sums() (md5hex, crc string, err error) {
+	if _, err := p.rs.Seek(p.start, io.SeekStart); err != nil {
+		return "", "", err
+	}
+	m, c := md5.New(), crc32.NewIEEE()
+	if _, err := io.CopyN(io.MultiWriter(m, c), p.rs, p.size); err != nil {
+		return "", "", err
+	}
+	return hex.EncodeToString(m.Sum(nil)), base64.StdEncoding.EncodeToString(c.Sum(nil)), nil
+}
+
+// payload makes r sendable (and resendable), spooling it if it cannot
+// seek.
+func (s *Store) payload(ctx context.Context, r io.Reader) (payload, error) {
 	noop := func() {}
 	if rs, ok := r.(io.ReadSeeker); ok {
-		if n, ok := remaining(rs); ok {
-			return rs, n, noop, nil
+		if start, n, ok := remaining(rs); ok {
+			return payload{rs, start, n, noop}, nil
 		}
 	}
 	r = ctxReader{ctx, r}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(io.LimitReader(r, memSpool+1)); err != nil {
-		return nil, 0, noop, err
+		return payload{}, err
 	}
 	if buf.Len() <= memSpool {
-		return bytes.NewReader(buf.Bytes()), int64(buf.Len()), noop, nil
+		return payload{bytes.NewReader(buf.Bytes()), 0, int64(buf.Len()), noop}, nil
 	}
 	f, err := os.CreateTemp(s.tempDir, "refract-s3-put-*")
 	if err != nil {
-		return nil, 0, noop, fmt.Errorf("s3: spooling a put: %w", err)
+		return payload{}, fmt.Errorf("s3: spooling a put: %w", err)
 	}
 	// Unlinked at once, so a crash leaves nothing behind.
 	os.Remove(f.Name())
-	done := func() { f.Close() }
 	n, err := io.Copy(f, io.MultiReader(&buf, r))
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
-		done()
-		return nil, 0, noop, err
+		f.Close()
+		return payload{}, err
 	}
-	return f, n, done, nil
+	return payload{f, 0, n, func() { f.Close() }}, nil
 }
 
-// remaining is the length of rs from its offset, or false if it cannot
+// remaining is rs's offset and length from there, or false if it cannot
 // seek (a pipe is an *os.File too).
-func remaining(rs io.ReadSeeker) (int64, bool) {
+func remaining(rs io.ReadSeeker) (start, n int64, ok bool) {
 	cur, err := rs.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	end, err := rs.Seek(0, io.SeekEnd)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	if _, err := rs.Seek(cur, io.SeekStart); err != nil {
-		return 0, false
+		return 0, 0, false
 	}
-	return max(end-cur, 0), true
+	return cur, max(end-cur, 0), true
 }
 
 // Delete removes key; S3 answers a missing key with success.

@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -387,6 +389,130 @@ func TestEnvironment(t *testing.T) {
 	if _, err := st.Put(ctx, "via-env", strings.NewReader("ok"), store.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestLargeConditionalLoser checks a create that loses with a body big
+// enough for the server to refuse it before reading it all (MinIO then
+// resets the connection under the unread rest) is still ErrPrecondition.
+func TestLargeConditionalLoser(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	ctx := context.Background()
+	st := srv.Store(t)
+	if _, err := st.Put(ctx, "k", bytes.NewReader(make([]byte, 4<<20)), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	loser := bytes.Repeat([]byte{0xff}, 4<<20)
+	for i := 0; i < 20; i++ {
+		if _, err := st.Put(ctx, "k", bytes.NewReader(loser), store.PutOptions{IfNoneMatch: true}); !errors.Is(err, store.ErrPrecondition) {
+			t.Fatalf("attempt %d: %v, want ErrPrecondition", i, err)
+		}
+	}
+}
+
+// TestConditionalLostAnswer checks a conditional Put whose request or
+// response is lost on the way is settled by what the key then holds.
+func TestConditionalLostAnswer(t *testing.T) {
+	// The fault-injecting client cannot take a CA bundle from the
+	// environment.
+	t.Setenv("AWS_CA_BUNDLE", "")
+	srv := s3test.Start(t)
+	ctx := context.Background()
+	lc := &lossyClient{hc: &http.Client{}}
+	cfg := srv.Config()
+	cfg.HTTPClient = lc
+	st, err := s3store.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := func(s string) io.Reader { return strings.NewReader(s) }
+
+	lc.arm(lostResponse)
+	o, err := st.Put(ctx, "create", body("mine"), store.PutOptions{IfNoneMatch: true})
+	if err != nil {
+		t.Fatalf("create that landed, answer lost: %v", err)
+	}
+	if st2, err := st.Stat(ctx, "create"); err != nil || st2.ETag != o.ETag || st2.Size != 4 {
+		t.Errorf("settled object %+v, Stat %+v %v", o, st2, err)
+	}
+
+	lc.arm(lostRequest)
+	if _, err := st.Put(ctx, "create2", body("mine"), store.PutOptions{IfNoneMatch: true}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("create that never left: %v, want ErrUnavailable", err)
+	}
+	if _, err := st.Stat(ctx, "create2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("create that never left: Stat %v", err)
+	}
+
+	lc.arm(lostResponse)
+	o2, err := st.Put(ctx, "create", body("replaced"), store.PutOptions{IfMatch: o.ETag})
+	if err != nil || o2.ETag == o.ETag {
+		t.Fatalf("replace that landed, answer lost: %+v %v", o2, err)
+	}
+
+	lc.arm(lostRequest)
+	if _, err := st.Put(ctx, "create", body("again"), store.PutOptions{IfMatch: o2.ETag}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("replace that never left: %v, want ErrUnavailable", err)
+	}
+	if b, _, err := store.ReadAll(ctx, st, "create", 100); err != nil || string(b) != "replaced" {
+		t.Errorf("after the lost replace: %q %v", b, err)
+	}
+
+	// Someone else's object is there: the lost create lost the race.
+	lc.arm(lostRequest)
+	if _, err := st.Put(ctx, "create", body("other"), store.PutOptions{IfNoneMatch: true}); !errors.Is(err, store.ErrPrecondition) {
+		t.Errorf("lost create of a taken key: %v, want ErrPrecondition", err)
+	}
+
+	// Unconditional writes are simply retried.
+	lc.arm(lostResponse)
+	if _, err := st.Put(ctx, "plain", body("x"), store.PutOptions{}); err != nil {
+		t.Errorf("plain put, answer lost: %v", err)
+	}
+}
+
+const (
+	lostResponse = iota + 1 // the server handles the request, the answer is lost
+	lostRequest             // the connection breaks before the request is sent
+)
+
+// lossyClient breaks the next PUT once, as arm says.
+type lossyClient struct {
+	hc   *http.Client
+	mu   sync.Mutex
+	mode int
+}
+
+func (c *lossyClient) arm(mode int) {
+	c.mu.Lock()
+	c.mode = mode
+	c.mu.Unlock()
+}
+
+func (c *lossyClient) Do(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	mode := 0
+	if req.Method == http.MethodPut {
+		mode, c.mode = c.mode, 0
+	}
+	c.mu.Unlock()
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	switch mode {
+	case lostResponse:
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return nil, reset
+	case lostRequest:
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, reset
+	}
+	return c.hc.Do(req)
 }
 
 // gate stalls the first body to pass after bytes until release closes.
