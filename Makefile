@@ -16,7 +16,25 @@ export CGO_ENABLED := 1
 GOFILES   = $(shell git ls-files '*.go' | grep -v '^origin/vips/')
 FUZZTIME ?= 60s
 
-.PHONY: all setup build run test vet fmt-check bench fuzz generate clean help
+# A real S3 server for the tests (origin/store/s3/s3test), built once per
+# machine outside the repo. The versions must match s3test's (a test there
+# checks); so must the default paths, for go test run by hand.
+# REFRACT_S3_SERVER=versitygw switches to the lighter fallback server.
+S3_BIN_DIR        ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/refract/bin
+MINIO_VERSION     := v0.0.0-20260212201848-7aac2a2c5b7c
+VERSITYGW_VERSION := v1.8.0
+MINIO_BIN         := $(S3_BIN_DIR)/minio-$(MINIO_VERSION)
+VERSITYGW_BIN     := $(S3_BIN_DIR)/versitygw-$(VERSITYGW_VERSION)
+REFRACT_S3_SERVER ?= minio
+# The server make test builds: none when REFRACT_MINIO / REFRACT_VERSITYGW
+# already point at a binary. Otherwise the tests are pointed at the ones
+# built here.
+S3_SERVER         := $(if $(filter versitygw,$(REFRACT_S3_SERVER)),$(if $(REFRACT_VERSITYGW),,versitygw),$(if $(REFRACT_MINIO),,minio))
+REFRACT_MINIO     ?= $(MINIO_BIN)
+REFRACT_VERSITYGW ?= $(VERSITYGW_BIN)
+export REFRACT_S3_SERVER REFRACT_MINIO REFRACT_VERSITYGW
+
+.PHONY: all setup build run test vet fmt-check bench fuzz generate clean help minio versitygw
 
 all: build
 
@@ -49,9 +67,30 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: setup fmt-check vet ## the whole suite with the race detector, then the allocation checks without it
-	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -run 'Alloc|HitPath' ./edge/... ./shared/...
+# REFRACT_REQUIRE_S3=1 turns a missing S3 server binary from a skip into a
+# failure, so the suite never passes without its S3 tests.
+test: setup fmt-check vet $(S3_SERVER) ## the whole suite with the race detector, then the allocation checks without it
+	REFRACT_REQUIRE_S3=1 $(GO) test -race -count=1 -timeout 20m ./...
+	REFRACT_REQUIRE_S3=1 $(GO) test -count=1 -run 'Alloc|HitPath' ./edge/... ./shared/...
+
+minio: $(MINIO_BIN) ## build the MinIO test server once per machine (~4 min cold)
+versitygw: $(VERSITYGW_BIN) ## build the versitygw test server (REFRACT_S3_SERVER=versitygw)
+
+$(MINIO_BIN):
+	$(call install-s3-server,github.com/minio/minio@$(MINIO_VERSION),minio)
+$(VERSITYGW_BIN):
+	$(call install-s3-server,github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION),versitygw)
+
+# $(call install-s3-server,module@version,binary): go install into a
+# temporary directory beside the target, then rename into place, so an
+# interrupted build never leaves a half-written binary.
+define install-s3-server
+	@mkdir -p $(@D)
+	@tmp=$$(mktemp -d "$(@D)/.build-XXXXXX") && trap 'rm -rf "$$tmp"' EXIT && trap 'exit 130' INT TERM && \
+	echo "building $(1) into $@ (once per machine)" && \
+	GOBIN="$$tmp" $(GO) install -trimpath -ldflags='-s -w' $(1) && \
+	mv -f "$$tmp/$(2)" $@
+endef
 
 bench: setup ## the Go benchmarks (edge hit path, render); see bench/README.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./edge/delivery ./origin/render ./shared/transform

@@ -21,6 +21,11 @@ var (
 	ErrPrecondition = errors.New("store: precondition failed")
 	// ErrInvalidKey means the key is not one a Store accepts.
 	ErrInvalidKey = errors.New("store: invalid key")
+	// ErrUnavailable means the backend could not be reached or answered
+	// with a server error after retries: the request may succeed later,
+	// so callers answer 503 rather than 500. A failed write reported this
+	// way may or may not have been applied.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Object describes a stored object. ETag changes whenever the object is

@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite every Store must pass: the
-// local filesystem now, S3 against a real server later.
+// local filesystem and S3 against a real server.
 package storetest
 
 import (
@@ -154,6 +154,143 @@ func Run(t *testing.T, s store.Store) {
 		}
 		if got, want := keys("l/a/", "", 0), "l/a/c"; got != want {
 			t.Errorf("after Delete: %q", got)
+		}
+	})
+
+	t.Run("ETagsAgree", func(t *testing.T) {
+		// Put, Get, Stat and List report the same ETag, and each one works
+		// as IfMatch.
+		last, err := put("etag/x", "v0", store.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := map[string]func() (store.Object, error){
+			"Put": func() (store.Object, error) { return last, nil },
+			"Get": func() (store.Object, error) {
+				rc, o, err := s.Get(ctx, "etag/x")
+				if err == nil {
+					rc.Close()
+				}
+				return o, err
+			},
+			"Stat": func() (store.Object, error) { return s.Stat(ctx, "etag/x") },
+			"List": func() (store.Object, error) {
+				objs, err := s.List(ctx, "etag/", "", 0)
+				if err == nil && len(objs) != 1 {
+					err = fmt.Errorf("%d objects", len(objs))
+				}
+				if err != nil {
+					return store.Object{}, err
+				}
+				return objs[0], nil
+			},
+		}
+		for _, src := range []string{"Put", "Get", "Stat", "List"} {
+			o, err := from[src]()
+			if err != nil {
+				t.Fatalf("%s: %v", src, err)
+			}
+			if o.ETag != last.ETag || o.Size != last.Size {
+				t.Errorf("%s says %q/%d, Put said %q/%d", src, o.ETag, o.Size, last.ETag, last.Size)
+			}
+			n, err := put("etag/x", "from "+src, store.PutOptions{IfMatch: o.ETag})
+			if err != nil {
+				t.Fatalf("IfMatch with the etag from %s: %v", src, err)
+			}
+			last = n
+		}
+		if _, err := put("etag/x", "v9", store.PutOptions{IfMatch: "not-an-etag"}); !errors.Is(err, store.ErrPrecondition) {
+			t.Errorf("IfMatch with a made-up etag: %v", err)
+		}
+		if _, err := put("etag/x", "v9", store.PutOptions{IfMatch: "bad\"\r\nX-Evil: 1"}); !errors.Is(err, store.ErrPrecondition) {
+			t.Errorf("IfMatch with header characters: %v", err)
+		}
+		if got := get("etag/x"); got != "from List" {
+			t.Errorf("body %q", got)
+		}
+	})
+
+	t.Run("EmptyObject", func(t *testing.T) {
+		o, err := put("empty", "", store.PutOptions{IfNoneMatch: true})
+		if err != nil || o.Size != 0 {
+			t.Fatalf("Put: %+v %v", o, err)
+		}
+		if got := get("empty"); got != "" {
+			t.Errorf("Get = %q", got)
+		}
+	})
+
+	t.Run("ListPaging", func(t *testing.T) {
+		var want []string
+		for i := 0; i < 23; i++ {
+			k := fmt.Sprintf("page/%02d", i)
+			want = append(want, k)
+			if _, err := put(k, k, store.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []string
+		after := ""
+		for pages := 0; pages < 10; pages++ {
+			objs, err := s.List(ctx, "page/", after, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objs) > 5 {
+				t.Fatalf("page of %d objects, limit 5", len(objs))
+			}
+			if len(objs) == 0 {
+				break
+			}
+			for _, o := range objs {
+				got = append(got, o.Key)
+			}
+			after = objs[len(objs)-1].Key
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("paged List = %v, want %v", got, want)
+		}
+		// after need not be a stored key.
+		objs, err := s.List(ctx, "page/", "page/19x", 0)
+		if err != nil || len(objs) != 3 || objs[0].Key != "page/20" {
+			t.Errorf("List after a non-key: %v %v", objs, err)
+		}
+	})
+
+	t.Run("LargeStreaming", func(t *testing.T) {
+		// 12 MB, past any in-memory threshold, from a seekable reader
+		// (what callers pass) and from a plain stream.
+		big := make([]byte, 12<<20)
+		for i := range big {
+			big[i] = byte(i*7 + i>>13)
+		}
+		for name, r := range map[string]io.Reader{
+			"seekable": bytes.NewReader(big),
+			"stream":   struct{ io.Reader }{bytes.NewReader(big)},
+		} {
+			key := "large/" + name
+			o, err := s.Put(ctx, key, r, store.PutOptions{IfNoneMatch: true})
+			if err != nil || o.Size != int64(len(big)) {
+				t.Fatalf("%s: Put: %+v %v", name, o, err)
+			}
+			rc, obj, err := s.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || obj.Size != int64(len(big)) || !bytes.Equal(b, big) {
+				t.Errorf("%s: round trip: %d bytes (Size %d), equal %v, %v", name, len(b), obj.Size, bytes.Equal(b, big), err)
+			}
+		}
+		// A seekable reader is sent from where it stands.
+		r := bytes.NewReader(big[:1000])
+		r.Seek(600, io.SeekStart)
+		if o, err := s.Put(ctx, "large/offset", r, store.PutOptions{}); err != nil || o.Size != 400 {
+			t.Fatalf("Put from an offset: %+v %v", o, err)
+		}
+		if got := get("large/offset"); got != string(big[600:1000]) {
+			t.Errorf("Put from an offset stored %d bytes", len(got))
 		}
 	})
 
