@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/refract-cdn/refract/origin/render"
+	"github.com/refract-cdn/refract/origin/store/s3/s3test"
 	"github.com/refract-cdn/refract/shared/format"
 )
 
@@ -176,7 +178,17 @@ func pixelAt(t *testing.T, b []byte, x, y int) [4]uint8 {
 // its binary is built (always under make test), else the local disk.
 func newTestNode(t *testing.T, mod func(*devConfig)) *devNode {
 	t.Helper()
-	return newNode(t, mod)
+	if !s3Available() {
+		t.Log("no S3 test server built (make minio): running on the local store")
+		return newNode(t, mod)
+	}
+	s3 := withS3(t, s3test.Start(t))
+	return newNode(t, func(c *devConfig) {
+		s3(c)
+		if mod != nil {
+			mod(c)
+		}
+	})
 }
 
 // storedKeys lists the keys under prefix in the node's store.
@@ -196,4 +208,24 @@ func storedKeys(t *testing.T, n *devNode, prefix string) []string {
 		}
 		after = objs[len(objs)-1].Key
 	}
+}
+
+// s3Available says whether the S3 test server's binary is built (make
+// test builds it and sets REFRACT_REQUIRE_S3, so there it always is).
+func s3Available() bool {
+	_, path := s3test.Binary()
+	if _, err := os.Stat(path); err == nil {
+		return true
+	}
+	return os.Getenv("REFRACT_REQUIRE_S3") == "1" // s3test.Start fails loudly
+}
+
+// withS3 points a node at a fresh bucket on srv through the standard AWS
+// environment, as an operator would.
+func withS3(t *testing.T, srv *s3test.Server) func(*devConfig) {
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return func(c *devConfig) { c.Store = srv.URL() }
 }

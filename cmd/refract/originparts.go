@@ -25,6 +25,7 @@ import (
 	"github.com/refract-cdn/refract/origin/preset"
 	"github.com/refract-cdn/refract/origin/store"
 	"github.com/refract-cdn/refract/origin/store/localfs"
+	s3store "github.com/refract-cdn/refract/origin/store/s3"
 	"github.com/refract-cdn/refract/origin/upload"
 	"github.com/refract-cdn/refract/origin/usage"
 	"github.com/refract-cdn/refract/origin/webhook"
@@ -61,15 +62,24 @@ type originDeps struct {
 
 // openStore opens a Store from a --store value: s3://bucket[/prefix] or
 // a local directory.
-func openStore(ctx context.Context, spec string) (store.Store, error) {
-	if strings.HasPrefix(spec, "s3://") {
-		return nil, fmt.Errorf("store %s: S3 is not built in yet", spec)
+// A bucket that does not answer at start is not an error: readiness
+// reports it until it does.
+func openStore(ctx context.Context, spec, tmpDir string) (store.Store, error) {
+	if !strings.HasPrefix(spec, "s3://") {
+		return localfs.New(spec)
 	}
-	return localfs.New(spec)
+	bucket, prefix, err := s3store.ParseURL(spec)
+	if err != nil {
+		return nil, err
+	}
+	return s3store.New(ctx, s3store.Config{Bucket: bucket, Prefix: prefix, TempDir: tmpDir})
 }
 
 func buildOrigin(ctx context.Context, oc config.Origin, d originDeps) (*originParts, error) {
-	st, err := openStore(ctx, oc.Store)
+	if err := os.MkdirAll(filepath.Join(oc.Data, "tmp"), 0o755); err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, oc.Store, filepath.Join(oc.Data, "tmp"))
 	if err != nil {
 		return nil, err
 	}
@@ -206,4 +216,4 @@ func (p *originParts) check(ctx context.Context) error {
 }
 
 // unavailable says an error means the store cannot be reached (503).
-func unavailable(err error) bool { return false }
+func unavailable(err error) bool { return errors.Is(err, store.ErrUnavailable) }

@@ -43,7 +43,7 @@ func countDerived(t *testing.T, n *devNode) int {
 // Sync eager: the derivatives are in the response, already stored, and
 // their URLs deliver them without a render.
 func TestUploadEagerSync(t *testing.T) {
-	n := newNode(t, nil)
+	n := newTestNode(t, nil)
 	cld := sdk(t, n)
 	res, err := cld.Upload.Upload(context.Background(), bytes.NewReader(testimg.JPEG(testimg.Quadrants(1200, 800))), uploader.UploadParams{
 		PublicID: "eager/one", Eager: "w_400,h_300,c_pad|w_260,h_200,c_crop/png",
@@ -156,7 +156,7 @@ func TestTenantIsolation(t *testing.T) {
 // Strict transformations: an ad-hoc transformation is refused with
 // Cloudinary's 401, the eager one is delivered, a signed URL renders.
 func TestStrictTransformations(t *testing.T) {
-	n := newNode(t, func(c *devConfig) { c.Strict = true })
+	n := newTestNode(t, func(c *devConfig) { c.Strict = true })
 	cld := sdk(t, n)
 	res, err := cld.Upload.Upload(context.Background(), bytes.NewReader(testimg.JPEG(testimg.Quadrants(800, 600))), uploader.UploadParams{
 		PublicID: "strict", Eager: "c_fill,w_200,h_200",
@@ -234,7 +234,7 @@ func (h *hook) next(t *testing.T) map[string]any {
 // Async eager: the upload answers at once; the derivatives are rendered
 // by the job queue, then a signed webhook says so.
 func TestUploadEagerAsyncWebhook(t *testing.T) {
-	n := newNode(t, func(c *devConfig) { c.RemoteAllow = []string{"127.0.0.1/32"} })
+	n := newTestNode(t, func(c *devConfig) { c.RemoteAllow = []string{"127.0.0.1/32"} })
 	cld := sdk(t, n)
 	h := newHook(t, "test-secret-abc")
 	res, err := cld.Upload.Upload(context.Background(), bytes.NewReader(testimg.JPEG(testimg.Quadrants(800, 600))), uploader.UploadParams{
@@ -299,7 +299,7 @@ func bigPNG(t *testing.T, w, h int) []byte {
 // upload_large of a 25 MB file: the SDK cuts it into chunks, each a
 // signed request; the last one stores the whole file.
 func TestUploadLarge(t *testing.T) {
-	n := newNode(t, func(c *devConfig) { c.MaxUploadBytes = 64 << 20 })
+	n := newTestNode(t, func(c *devConfig) { c.MaxUploadBytes = 64 << 20 })
 	cld := sdk(t, n)
 	cld.Upload.Config.API.ChunkSize = 6_000_000 // five chunks, so middle ones are exercised
 	src := bigPNG(t, 2900, 2900)

@@ -131,6 +131,9 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) fail(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrUnavailable) {
+		err = clderr.New(http.StatusServiceUnavailable, "Storage is unavailable; retry later")
+	}
 	status := clderr.Status(err)
 	s.outcome.WithLabelValues(strconv.Itoa(status)).Inc()
 	if status >= 500 {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 
 	"github.com/refract-cdn/refract/origin/asset"
+	"github.com/refract-cdn/refract/origin/store"
 	"github.com/refract-cdn/refract/shared/clderr"
 )
 
@@ -66,5 +68,17 @@ func (h *Handler) RunEagerJob(ctx context.Context, payload []byte) error {
 	return nil
 }
 
-// storeErr is the API's answer to a storage failure.
-func storeErr(err error) error { return err }
+// storeErr is the API's answer to a storage failure: a store that cannot
+// be reached is a 503 the client may retry; tags the index refuses are
+// the client's.
+func storeErr(err error) error {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return errUnavailable
+	case errors.Is(err, asset.ErrInvalidTag):
+		return clderr.BadRequest("Invalid tag")
+	}
+	return err
+}
+
+var errUnavailable = clderr.New(http.StatusServiceUnavailable, "Storage is unavailable; retry later")

@@ -122,6 +122,7 @@ func (h *Handler) serveUpload(w http.ResponseWriter, r *http.Request) {
 		err = errBusy
 	}
 	if err != nil {
+		err = storeErr(err)
 		h.uploads.WithLabelValues(strconv.Itoa(clderr.Status(err))).Inc()
 		if clderr.Status(err) >= 500 {
 			h.cfg.Log.Error("upload failed", "path", r.URL.Path, "err", err)
@@ -683,5 +684,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // SDKs read: they ignore the status code.
 func writeError(w http.ResponseWriter, err error) {
 	w.Header().Set("X-Cld-Error", clderr.Message(err))
+	if s := clderr.Status(err); s == http.StatusServiceUnavailable || s == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, clderr.Status(err), map[string]any{"error": map[string]string{"message": clderr.Message(err)}})
 }
