@@ -34,7 +34,7 @@ REFRACT_MINIO     ?= $(MINIO_BIN)
 REFRACT_VERSITYGW ?= $(VERSITYGW_BIN)
 export REFRACT_S3_SERVER REFRACT_MINIO REFRACT_VERSITYGW
 
-.PHONY: all setup build run test vet fmt-check bench fuzz generate clean help minio versitygw
+.PHONY: all setup build run test vet fmt-check bench bench-s3 fuzz generate clean help minio versitygw
 
 all: build
 
@@ -95,10 +95,19 @@ endef
 bench: setup ## the Go benchmarks (edge hit path, render); see bench/README.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./edge/delivery ./origin/render ./shared/transform
 
+bench-s3: setup $(S3_SERVER) ## upload throughput and derivative lookups on MinIO, against raw S3 calls
+	REFRACT_REQUIRE_S3=1 $(GO) test -run '^$$' -bench 'S3Upload|S3Lookup' -benchtime 60x -count 3 ./cmd/refract
+
+# Every fuzz target, as <package dir>:<target>.
+FUZZ_TARGETS := shared/transform:FuzzParse shared/urlapi:FuzzParse shared/safehttp:FuzzCheckURL \
+	shared/safehttp:FuzzForbiddenForms origin/chunk:FuzzParseContentRange
+
 fuzz: setup ## run every fuzz target for FUZZTIME (default 60s) each, and keep what it found in testdata
-	@for p in transform urlapi; do \
-		$(GO) test ./shared/$$p -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) || exit 1; \
-		cp -n "$$($(GO) env GOCACHE)"/fuzz/github.com/refract-cdn/refract/shared/$$p/FuzzParse/* shared/$$p/testdata/fuzz/FuzzParse/ 2>/dev/null || true; \
+	@for pt in $(FUZZ_TARGETS); do \
+		p=$${pt%%:*}; f=$${pt##*:}; \
+		$(GO) test ./$$p -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+		mkdir -p $$p/testdata/fuzz/$$f; \
+		cp -n "$$($(GO) env GOCACHE)"/fuzz/github.com/refract-cdn/refract/$$p/$$f/* $$p/testdata/fuzz/$$f/ 2>/dev/null || true; \
 	done
 
 generate: setup ## regenerate the libvips bindings from origin/vips/templates
