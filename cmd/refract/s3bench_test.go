@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -39,34 +41,50 @@ func BenchmarkS3Upload(b *testing.B) {
 	}
 	n := benchNode(b, srv)
 	c, _ := cloud.ParseURL(testCloud)
-	file := testimg.JPEG(testimg.Quadrants(1600, 1200)) // a small photo-sized upload
 	st := srv.Store(b)
 	var seq atomic.Int64
-	for _, conc := range []int{1, 8} {
-		b.Run(fmt.Sprintf("api/c%d", conc), func(b *testing.B) {
-			b.SetBytes(int64(len(file)))
-			parallel(b, conc, func() error {
-				body, ct := signedForm(c, fmt.Sprintf("bench/%d", seq.Add(1)), func(w io.Writer) error { _, err := w.Write(file); return err })
-				resp, err := http.Post("http://"+n.apiAddr+"/v1_1/testcloud/image/upload", ct, body)
-				if err != nil {
+	files := []struct {
+		name string
+		body []byte
+	}{{"43KB", sampleJPEG}, {"2MB", noisyJPEG(2000, 1500)}}
+	for _, f := range files {
+		for _, conc := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/api/c%d", f.name, conc), func(b *testing.B) {
+				b.SetBytes(int64(len(f.body)))
+				parallel(b, conc, func() error {
+					body, ct := signedForm(c, fmt.Sprintf("bench/%d", seq.Add(1)), func(w io.Writer) error { _, err := w.Write(f.body); return err })
+					resp, err := http.Post("http://"+n.apiAddr+"/v1_1/testcloud/image/upload", ct, body)
+					if err != nil {
+						return err
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						return fmt.Errorf("upload: %d %s", resp.StatusCode, resp.Header.Get("X-Cld-Error"))
+					}
+					return nil
+				})
+			})
+			b.Run(fmt.Sprintf("%s/rawput/c%d", f.name, conc), func(b *testing.B) {
+				b.SetBytes(int64(len(f.body)))
+				parallel(b, conc, func() error {
+					_, err := st.Put(context.Background(), fmt.Sprintf("raw/%d", seq.Add(1)), bytes.NewReader(f.body), store.PutOptions{IfNoneMatch: true})
 					return err
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					return fmt.Errorf("upload: %d %s", resp.StatusCode, resp.Header.Get("X-Cld-Error"))
-				}
-				return nil
+				})
 			})
-		})
-		b.Run(fmt.Sprintf("rawput/c%d", conc), func(b *testing.B) {
-			b.SetBytes(int64(len(file)))
-			parallel(b, conc, func() error {
-				_, err := st.Put(context.Background(), fmt.Sprintf("raw/%d", seq.Add(1)), bytes.NewReader(file), store.PutOptions{IfNoneMatch: true})
-				return err
-			})
-		})
+		}
 	}
+}
+
+// noisyJPEG is a photo-sized JPEG that compresses like a photo does not:
+// about 2 MB at 2000x1500.
+func noisyJPEG(w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(r.IntN(256))
+	}
+	return testimg.JPEG(img)
 }
 
 // The cost of finding a stored derivative in S3 (metadata, then the
