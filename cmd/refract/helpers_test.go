@@ -223,9 +223,14 @@ func s3Available() bool {
 // withS3 points a node at a fresh bucket on srv through the standard AWS
 // environment, as an operator would.
 func withS3(t *testing.T, srv *s3test.Server) func(*devConfig) {
+	setS3Env(t, srv)
+	return func(c *devConfig) { c.Store = srv.URL() }
+}
+
+// setS3Env sets the standard AWS variables for srv for this test.
+func setS3Env(tb testing.TB, srv *s3test.Server) {
 	for _, kv := range srv.Env() {
 		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
+		tb.Setenv(k, v)
 	}
-	return func(c *devConfig) { c.Store = srv.URL() }
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,10 +34,7 @@ func BenchmarkS3Upload(b *testing.B) {
 		b.Skip("no S3 test server built (make minio)")
 	}
 	srv := s3test.Start(b)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		b.Setenv(k, v)
-	}
+	setS3Env(b, srv)
 	n := benchNode(b, srv)
 	c, _ := cloud.ParseURL(testCloud)
 	st := srv.Store(b)
@@ -94,10 +90,7 @@ func BenchmarkS3Lookup(b *testing.B) {
 		b.Skip("no S3 test server built (make minio)")
 	}
 	srv := s3test.Start(b)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		b.Setenv(k, v)
-	}
+	setS3Env(b, srv)
 	n := benchNode(b, srv)
 	ctx := context.Background()
 	c, _ := cloud.ParseURL(testCloud)

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,10 +125,7 @@ func TestS3TwoOriginsRace(t *testing.T) {
 		t.Skip("no S3 test server built (make minio)")
 	}
 	srv := s3test.Start(t)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	setS3Env(t, srv)
 	c, _ := cloud.ParseURL(testCloud)
 	clouds := cloud.NewRegistry(c)
 	var origins [2]*httptest.Server

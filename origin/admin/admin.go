@@ -12,10 +12,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +26,7 @@ import (
 	"github.com/refract-cdn/refract/shared/bus"
 	"github.com/refract-cdn/refract/shared/clderr"
 	"github.com/refract-cdn/refract/shared/cloud"
+	"github.com/refract-cdn/refract/shared/urlapi"
 )
 
 // Config wires the handler.
@@ -237,55 +236,10 @@ func (h *Handler) deliveryURLs(rel string) (string, string) {
 	return strings.TrimRight(h.cfg.DeliveryURL, "/") + rel, strings.TrimRight(secure, "/") + rel
 }
 
-// deliveryPath is /<cloud>/<rt>/<type>/[<tx>/]v<version>/<public_id>[.<ext>],
-// as the Upload API's responses build it.
+// deliveryPath is a version's delivery path, as the Upload API's
+// responses build it.
 func deliveryPath(cloudName string, a *asset.Asset, tx, ext string) string {
-	rel := "/" + cloudName + "/" + a.ResourceType + "/" + a.Type + "/"
-	if tx != "" {
-		rel += tx + "/"
-	}
-	rel += "v" + strconv.FormatInt(a.Version, 10) + "/" + escapePath(a.PublicID)
-	if ext != "" {
-		rel += "." + ext
-	}
-	return rel
+	return urlapi.Path(cloudName, a.ResourceType, a.Type, tx, a.Version, a.PublicID, ext)
 }
 
-// escapePath percent-encodes each segment of a public_id for a URL.
-func escapePath(id string) string {
-	segs := strings.Split(id, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.Join(segs, "/")
-}
 
-// parallel bounds the asset operations one request runs at once.
-const parallel = 16
-
-// forEach runs fn(0..n-1), at most parallel at once, and returns the
-// first error.
-func forEach(n int, fn func(i int) error) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		sem   = make(chan struct{}, parallel)
-	)
-	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := fn(i); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}

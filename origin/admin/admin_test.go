@@ -344,7 +344,7 @@ func TestDeletes(t *testing.T) {
 func TestDeleteManyIsPartial(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	err := forEach(1003, func(i int) error {
+	err := asset.ForEach(ctx, 1003, func(i int) error {
 		body := []byte{1}
 		a := &asset.Asset{Cloud: "demo", ResourceType: "image", Type: "upload", PublicID: fmt.Sprintf("p/%04d", i), Bytes: 1}
 		_, err := e.repo.Save(ctx, a, bytes.NewReader(body), true)

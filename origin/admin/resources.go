@@ -327,7 +327,7 @@ func (h *Handler) deleteResources(r *http.Request, c cloud.Cloud, p params) (any
 		return nil, clderr.BadRequest("Missing required parameter - public_ids, prefix or all")
 	}
 	status := make([]string, len(targets))
-	err = forEach(len(targets), func(i int) error {
+	err = asset.ForEach(r.Context(), len(targets), func(i int) error {
 		var err error
 		status[i], err = h.deleteOne(r, c.Name, rt, typ, targets[i], keep, txs)
 		return err

@@ -98,7 +98,7 @@ func (r *Repo) derivedPage(ctx context.Context, a *Asset, after string, max int,
 	if !withInfo {
 		return out, nil
 	}
-	err = forEach(ctx, len(out), func(i int) error {
+	err = ForEach(ctx, len(out), func(i int) error {
 		b, _, err := store.ReadAll(ctx, r.Store, DerivedInfoKey(a.Cloud, a.VersionID, out[i].Name), 64<<10)
 		var info derivedInfo
 		switch {
@@ -119,7 +119,7 @@ func (r *Repo) derivedPage(ctx context.Context, a *Asset, after string, max int,
 // id, whether it existed. Malformed ids are reported as absent.
 func (r *Repo) DeleteDerived(ctx context.Context, cloud string, ids ...string) (map[string]bool, error) {
 	found := make([]bool, len(ids))
-	err := forEach(ctx, len(ids), func(i int) error {
+	err := ForEach(ctx, len(ids), func(i int) error {
 		vid, name, ok := parseDerivedID(ids[i])
 		if !ok {
 			return nil

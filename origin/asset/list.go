@@ -60,7 +60,7 @@ func (r *Repo) List(ctx context.Context, q Query) ([]*Asset, string, error) {
 			return nil, "", err
 		}
 		got := make([]*Asset, len(objs))
-		err = forEach(ctx, len(objs), func(i int) error {
+		err = ForEach(ctx, len(objs), func(i int) error {
 			var err error
 			got[i], err = r.resolve(ctx, q, sc.root, objs[i].Key)
 			return err
@@ -117,7 +117,7 @@ func (r *Repo) byIDs(ctx context.Context, q Query) ([]*Asset, string, error) {
 	}
 	ids := normalizeTags(q.PublicIDs) // same dedupe
 	got := make([]*Asset, len(ids))
-	err := forEach(ctx, len(ids), func(i int) error {
+	err := ForEach(ctx, len(ids), func(i int) error {
 		a, _, err := r.Get(ctx, q.Cloud, q.ResourceType, typ, ids[i])
 		if errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrInvalidKey) {
 			return nil
@@ -230,9 +230,10 @@ func (s *scanner) filter(objs []store.Object) []store.Object {
 	return out
 }
 
-// forEach runs fn(0..n-1) with at most parallel at once and returns the
-// first error.
-func forEach(ctx context.Context, n int, fn func(i int) error) error {
+// ForEach runs fn(0..n-1) with at most 16 at once and returns the first
+// error; it stops starting new calls once ctx ends. Store round trips
+// are latency-bound, so the APIs fan them out with it.
+func ForEach(ctx context.Context, n int, fn func(i int) error) error {
 	if n == 1 {
 		return fn(0)
 	}

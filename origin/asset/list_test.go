@@ -17,7 +17,7 @@ func seed(t *testing.T, r *Repo, n int) []string {
 	ctx := context.Background()
 	types := []string{"upload", "private", "authenticated"}
 	var ids []string
-	err := forEach(ctx, n, func(i int) error {
+	err := ForEach(ctx, n, func(i int) error {
 		body := []byte{byte(i)}
 		a := newAsset(fmt.Sprintf("f%d/item%04d", i%3, i), body)
 		a.Type = types[i%len(types)]

@@ -122,7 +122,7 @@ const maxKey = "\U0010FFFF"
 // indexTags writes markers before the metadata that adds tags commits,
 // so the index never lacks a tag the metadata has.
 func (r *Repo) indexTags(ctx context.Context, cloud, rt, typ, id string, tags []string) error {
-	return forEach(ctx, len(tags), func(i int) error {
+	return ForEach(ctx, len(tags), func(i int) error {
 		_, err := r.Store.Put(ctx, TagKey(cloud, rt, tags[i], typ, id), strings.NewReader(""), store.PutOptions{})
 		return err
 	})
@@ -133,7 +133,7 @@ func (r *Repo) indexTags(ctx context.Context, cloud, rt, typ, id string, tags []
 // this writer wrote it, so a missing one is written again. Best effort:
 // the commit has happened.
 func (r *Repo) confirmTags(ctx context.Context, cloud, rt, typ, id string, tags []string) {
-	forEach(ctx, len(tags), func(i int) error {
+	ForEach(ctx, len(tags), func(i int) error {
 		k := TagKey(cloud, rt, tags[i], typ, id)
 		if _, err := r.Store.Stat(ctx, k); errors.Is(err, store.ErrNotFound) {
 			r.Store.Put(ctx, k, strings.NewReader(""), store.PutOptions{})
@@ -150,7 +150,7 @@ func (r *Repo) unindexTags(ctx context.Context, cloud, rt, typ, id string, tags 
 	if len(tags) == 0 {
 		return
 	}
-	forEach(ctx, len(tags), func(i int) error {
+	ForEach(ctx, len(tags), func(i int) error {
 		return r.Store.Delete(ctx, TagKey(cloud, rt, tags[i], typ, id))
 	})
 	cur, _, err := r.loadKey(ctx, MetaKey(cloud, rt, typ, id))
@@ -217,7 +217,7 @@ func (r *Repo) Tags(ctx context.Context, cloud, rt, prefix, cursor string, max i
 			}
 		}
 		live := make([]bool, len(cands))
-		err := forEach(ctx, len(cands), func(i int) error {
+		err := ForEach(ctx, len(cands), func(i int) error {
 			var err error
 			live[i], err = r.tagLive(ctx, cloud, rt, root+cands[i]+"/")
 			return err

@@ -97,3 +97,19 @@ func ReadAll(ctx context.Context, s Store, key string, max int64) ([]byte, Objec
 	}
 	return buf.Bytes(), obj, nil
 }
+
+// ContextReader reads r until ctx ends: a copy into a store stops when
+// its request does.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -604,17 +604,13 @@ func randomID(n int) string {
 // deliveryURLs are the http and https URLs of a's version with
 // transformation tx (may be empty) in format ext (empty: the asset's).
 func (h *Handler) deliveryURLs(c cloud.Cloud, a *asset.Asset, tx, ext string) (string, string) {
-	rel := "/" + c.Name + "/" + a.ResourceType + "/" + a.Type + "/"
-	if tx != "" {
-		rel += tx + "/"
-	}
-	rel += "v" + strconv.FormatInt(a.Version, 10) + "/" + escapePath(a.PublicID)
-	if ext == "" && a.ResourceType == "image" {
+	switch {
+	case a.ResourceType != "image":
+		ext = "" // raw ids keep their extension in the id
+	case ext == "":
 		ext = a.Format
 	}
-	if ext != "" && a.ResourceType == "image" {
-		rel += "." + ext
-	}
+	rel := urlapi.Path(c.Name, a.ResourceType, a.Type, tx, a.Version, a.PublicID, ext)
 	secure := h.cfg.SecureDeliveryURL
 	if secure == "" {
 		secure = h.cfg.DeliveryURL
@@ -664,14 +660,6 @@ func (h *Handler) response(c cloud.Cloud, a *asset.Asset) map[string]any {
 	return res
 }
 
-// escapePath percent-encodes each segment of a public_id for a URL.
-func escapePath(id string) string {
-	segs := strings.Split(id, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.Join(segs, "/")
-}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

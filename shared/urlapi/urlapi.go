@@ -8,6 +8,7 @@ package urlapi
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/refract-cdn/refract/shared/clderr"
@@ -342,4 +343,24 @@ func ValidatePublicID(id string) error {
 		}
 	}
 	return nil
+}
+
+// Path is the delivery path of one version of an asset:
+// /<cloud>/<rt>/<type>/[<tx>/]v<version>/<public_id>[.<ext>], each
+// public_id segment percent-encoded, as API responses give url and
+// secure_url.
+func Path(cloud, rt, typ, tx string, version int64, publicID, ext string) string {
+	var b strings.Builder
+	b.WriteString("/" + cloud + "/" + rt + "/" + typ + "/")
+	if tx != "" {
+		b.WriteString(tx + "/")
+	}
+	b.WriteString("v" + strconv.FormatInt(version, 10))
+	for _, seg := range strings.Split(publicID, "/") {
+		b.WriteString("/" + url.PathEscape(seg))
+	}
+	if ext != "" {
+		b.WriteString("." + ext)
+	}
+	return b.String()
 }

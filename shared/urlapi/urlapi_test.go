@@ -158,3 +158,19 @@ func FuzzParse(f *testing.F) {
 		_ = r.AppendToSign(nil)
 	})
 }
+
+func TestPath(t *testing.T) {
+	got := Path("demo", "image", "upload", "c_fill,w_100", 17, "a b/ü?#/x", "jpg")
+	if want := "/demo/image/upload/c_fill,w_100/v17/a%20b/%C3%BC%3F%23/x.jpg"; got != want {
+		t.Errorf("Path = %s, want %s", got, want)
+	}
+	if got := Path("demo", "raw", "private", "", 1, "f.txt", ""); got != "/demo/raw/private/v1/f.txt" {
+		t.Errorf("raw Path = %s", got)
+	}
+	// What Path writes parses back to the same asset.
+	var r Request
+	p := Path("demo", "image", "upload", "w_10", 5, "dir/a b", "png")
+	if err := Parse(p, &r); err != nil || r.PublicID != "dir/a b" || r.Version != "5" || r.Ext != "png" || r.Tx != "w_10" {
+		t.Errorf("Parse(%s) = %+v %v", p, r, err)
+	}
+}

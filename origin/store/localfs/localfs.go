@@ -135,7 +135,7 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader, opts store.PutOpt
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := io.Copy(tmp, ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(tmp, store.ContextReader(ctx, r)); err != nil {
 		return store.Object{}, err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -270,17 +270,4 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
-}
-
-// ctxReader stops a copy when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -464,7 +464,7 @@ func (s *Store) payload(ctx context.Context, r io.Reader) (payload, error) {
 			return payload{rs, start, n, noop}, nil
 		}
 	}
-	r = ctxReader{ctx, r}
+	r = store.ContextReader(ctx, r)
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(io.LimitReader(r, memSpool+1)); err != nil {
 		return payload{}, err
@@ -619,17 +619,4 @@ func validETag(tag string) bool {
 		}
 	}
 	return true
-}
-
-// ctxReader stops spooling when the context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
