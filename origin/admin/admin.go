@@ -241,5 +241,3 @@ func (h *Handler) deliveryURLs(rel string) (string, string) {
 func deliveryPath(cloudName string, a *asset.Asset, tx, ext string) string {
 	return urlapi.Path(cloudName, a.ResourceType, a.Type, tx, a.Version, a.PublicID, ext)
 }
-
-

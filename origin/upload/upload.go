@@ -660,7 +660,6 @@ func (h *Handler) response(c cloud.Cloud, a *asset.Asset) map[string]any {
 	return res
 }
 
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
