@@ -12,6 +12,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/format"
+	"github.com/refract-cdn/refract/shared/sign"
 	"github.com/refract-cdn/refract/shared/testimg"
 )
 
@@ -384,5 +386,61 @@ func TestUploadRemote(t *testing.T) {
 	res, err = cld.Upload.Upload(ctx, files.URL+"/missing.jpg", uploader.UploadParams{PublicID: "missing"})
 	if err != nil || !strings.Contains(res.Error.Message, "404") {
 		t.Errorf("a missing remote file: %v %q", err, res.Error.Message)
+	}
+}
+
+// postChunk sends one signed chunk of an upload_large.
+func postChunk(t *testing.T, n *devNode, id, uploadID string, ts time.Time, start, end, total int, data []byte) (int, string) {
+	t.Helper()
+	c, _ := cloud.ParseURL(testCloud)
+	params := map[string][]string{"public_id": {id}, "timestamp": {strconv.FormatInt(ts.Unix(), 10)}}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("public_id", id)
+	mw.WriteField("timestamp", params["timestamp"][0])
+	mw.WriteField("signature", sign.Hex(sign.UploadToSign(params), c.APISecret, sign.SHA1))
+	mw.WriteField("api_key", c.APIKey)
+	fw, _ := mw.CreateFormFile("file", "blob.bin")
+	fw.Write(data)
+	mw.Close()
+	req, _ := http.NewRequest("POST", "http://"+n.apiAddr+"/v1_1/testcloud/auto/upload", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("X-Unique-Upload-Id", uploadID)
+	req.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, total))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Cld-Error")
+}
+
+// A chunked upload belongs to the request that started it: another
+// request's chunks cannot join or complete it, and an old signature
+// cannot start one.
+func TestChunkOwnership(t *testing.T) {
+	n := newNode(t, nil)
+	data := []byte("0123456789abcdefghij")
+	now := time.Now()
+	if s, msg := postChunk(t, n, "mine", "u1", now, 0, 9, 20, data[:10]); s != 200 {
+		t.Fatalf("first chunk: %d %s", s, msg)
+	}
+	if s, msg := postChunk(t, n, "theirs", "u1", now, 10, 19, 20, []byte("XXXXXXXXXX")); s != 400 || !strings.Contains(msg, "belongs to another request") {
+		t.Errorf("another request's chunk: %d %q", s, msg)
+	}
+	if s, msg := postChunk(t, n, "mine", "u1", now, 10, 19, 20, data[10:]); s != 200 {
+		t.Fatalf("last chunk: %d %s", s, msg)
+	}
+	r := fetch(t, "http://"+n.edgeAddr+"/testcloud/raw/upload/mine")
+	if r.status != 200 || !bytes.Equal(r.body, data) {
+		t.Errorf("the assembled file: %d %q", r.status, r.body)
+	}
+	if r := fetch(t, "http://"+n.edgeAddr+"/testcloud/raw/upload/theirs"); r.status != 404 {
+		t.Errorf("the intruder's public_id exists: %d", r.status)
+	}
+	// A two-hour-old signature may finish an upload it started, not start one.
+	old := now.Add(-2 * time.Hour)
+	if s, msg := postChunk(t, n, "late", "u2", old, 0, 9, 20, data[:10]); s != 401 || !strings.Contains(msg, "Stale request") {
+		t.Errorf("a stale first chunk: %d %q", s, msg)
 	}
 }

@@ -55,6 +55,7 @@ const (
 	maxIDLen         = 64
 	root             = "chunks/"
 	totalName        = "total"
+	ownerName        = "owner"
 )
 
 // Assembler stores chunks in Store and assembles them.
@@ -222,12 +223,13 @@ type span struct {
 
 // state lists an upload's chunks in offset order, and its size or -1.
 func (a *Assembler) state(ctx context.Context, dir string) ([]span, int64, error) {
-	// The chunks and the size; more means writers raced past the limit.
-	objs, err := a.Store.List(ctx, dir, "", a.maxChunks()+2)
+	// The chunks, the size and the owner; more means writers raced past
+	// the limit.
+	objs, err := a.Store.List(ctx, dir, "", a.maxChunks()+3)
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(objs) > a.maxChunks()+1 {
+	if len(objs) > a.maxChunks()+2 {
 		return nil, 0, clderr.BadRequest("Upload has too many chunks: at most %d", a.maxChunks())
 	}
 	var spans []span
@@ -271,6 +273,35 @@ func (a *Assembler) readTotal(ctx context.Context, key string) (int64, error) {
 		return 0, fmt.Errorf("chunk: corrupt %s: %q", key, b)
 	}
 	return n, nil
+}
+
+// Claim binds an upload id to its owner, a digest of what authorised its
+// first chunk: the first claim wins, and ok reports whether owner is the
+// one recorded. A chunk whose owner differs belongs to another request
+// and must not add to, or complete, this upload. With create false an
+// upload nobody has claimed yet is not claimed (ok is false).
+func (a *Assembler) Claim(ctx context.Context, cloud, uploadID, owner string, create bool) (ok bool, err error) {
+	if err := checkNames(cloud, uploadID); err != nil {
+		return false, err
+	}
+	key := uploadDir(cloud, uploadID) + ownerName
+	if create {
+		_, err = a.Store.Put(ctx, key, strings.NewReader(owner), store.PutOptions{IfNoneMatch: true})
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, store.ErrPrecondition) {
+			return false, err
+		}
+	}
+	b, _, err := store.ReadAll(ctx, a.Store, key, 1024)
+	if errors.Is(err, store.ErrNotFound) && !create {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return string(b) == owner, nil
 }
 
 // setTotal records the file's size; the first chunk to declare one wins

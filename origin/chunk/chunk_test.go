@@ -322,3 +322,38 @@ func TestExactReader(t *testing.T) {
 		}
 	}
 }
+
+func TestClaim(t *testing.T) {
+	st, err := localfs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Assembler{Store: st, MaxBytes: 1 << 20}
+	ctx := context.Background()
+	if ok, err := a.Claim(ctx, "c", "up0", "alice", false); ok || err != nil {
+		t.Fatalf("a lookup claimed: %v %v", ok, err)
+	}
+	if ok, err := a.Claim(ctx, "c", "up1", "alice", true); !ok || err != nil {
+		t.Fatalf("first claim: %v %v", ok, err)
+	}
+	if ok, err := a.Claim(ctx, "c", "up1", "alice", false); !ok || err != nil {
+		t.Errorf("the owner's next chunk: %v %v", ok, err)
+	}
+	if ok, err := a.Claim(ctx, "c", "up1", "mallory", true); ok || err != nil {
+		t.Errorf("another request's chunk: %v %v", ok, err)
+	}
+	if ok, _ := a.Claim(ctx, "c2", "up1", "mallory", true); !ok {
+		t.Error("the same id in another cloud is another upload")
+	}
+	// The owner object is not a chunk: the upload still assembles.
+	if _, err := a.Put(ctx, "c", "up1", 0, 2, 3, strings.NewReader("abc")); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if n, err := a.Assemble(ctx, "c", "up1", &out); err != nil || n != 3 || out.String() != "abc" {
+		t.Errorf("Assemble = %d %q %v", n, out.String(), err)
+	}
+	if _, err := a.Claim(ctx, "c", "../x", "a", true); err == nil {
+		t.Error("a bad upload id was accepted")
+	}
+}

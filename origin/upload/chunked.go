@@ -2,15 +2,20 @@ package upload
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/refract-cdn/refract/origin/chunk"
 	"github.com/refract-cdn/refract/shared/clderr"
 	"github.com/refract-cdn/refract/shared/cloud"
+	"github.com/refract-cdn/refract/shared/sign"
 )
 
 // chunkWindow is how old a chunk's signed timestamp may be: the SDKs
@@ -50,12 +55,29 @@ func (h *Handler) chunked(r *http.Request, c cloud.Cloud, rt string) (map[string
 		}
 		return nil, err
 	}
-	window := staleAfter
-	if start > 0 {
-		window = chunkWindow
-	}
-	if err := h.authorize(r, c, req.params, window); err != nil {
+	if err := flatten(req); err != nil {
 		return nil, err
+	}
+	// Every chunk carries the same signed parameters, so their digest
+	// names the request an upload belongs to: chunks of other requests
+	// cannot join it, and a signature over an hour old is accepted only
+	// for an upload it already started.
+	owner := chunkOwner(req.params)
+	if err := h.authorize(r, c, req.params, chunkWindow); err != nil {
+		return nil, err
+	}
+	ts, _ := strconv.ParseInt(req.params.Get("timestamp"), 10, 64)
+	fresh := ts == 0 || h.cfg.Now().Sub(time.Unix(ts, 0)) <= staleAfter
+	ok, err := h.cfg.Chunks.Claim(r.Context(), c.Name, id, owner, fresh)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if !ok {
+		if !fresh {
+			return nil, clderr.Unauthorized("Stale request - reported time is %s which is more than 1 hour ago",
+				time.Unix(ts, 0).UTC().Format("2006-01-02 15:04:05 -0700"))
+		}
+		return nil, clderr.BadRequest("Upload %s belongs to another request", id)
 	}
 	if req.file == nil {
 		return nil, clderr.BadRequest("Missing required parameter - file")
@@ -77,11 +99,29 @@ func (h *Handler) chunked(r *http.Request, c cloud.Cloud, rt string) (map[string
 		return nil, err
 	}
 	res, err := h.store(ctx, c, rt, req)
-	if err == nil || clderr.Status(err) < 500 {
-		// Stored or refused for good: the pieces are no longer needed.
+	if err == nil || final(err) {
+		// Stored or refused for good: the pieces are no longer needed. A
+		// retryable answer keeps them for the client's retry.
 		h.cfg.Chunks.Remove(context.WithoutCancel(ctx), c.Name, id)
 	}
 	return res, err
+}
+
+// final says a refusal will not change on a retry.
+func final(err error) bool {
+	switch s := clderr.Status(err); s {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	default:
+		return s >= 400 && s < 500
+	}
+}
+
+// chunkOwner digests a chunk's parameters (signature included, the file
+// excluded) as the SDKs send them on every chunk.
+func chunkOwner(p url.Values) string {
+	sum := sha256.Sum256([]byte(sign.UploadToSign(p) + "\x00" + p.Get("signature") + "\x00" + p.Get("api_key")))
+	return hex.EncodeToString(sum[:])
 }
 
 // assemble replaces req's staged chunk with the whole file, streamed

@@ -43,6 +43,9 @@ func (h *Handler) manage(fn func(ctx context.Context, c cloud.Cloud, rt string, 
 			if req.file != nil || req.fileStr != "" {
 				return nil, clderr.BadRequest("Unexpected parameter - file")
 			}
+			if err := flatten(req); err != nil {
+				return nil, err
+			}
 			if err := h.authenticate(r, c, req.params, staleAfter); err != nil {
 				return nil, err
 			}
@@ -250,18 +253,9 @@ func (h *Handler) updateMany(ctx context.Context, c cloud.Cloud, rt string, p ur
 	return map[string]any{"public_ids": done}, nil
 }
 
-// publicIDs reads public_ids as the SDKs send it: public_ids[],
-// public_ids[0]…, or a comma-separated public_ids.
-func publicIDs(p url.Values) []string {
-	var ids []string
-	for k, vs := range p {
-		if k == "public_ids[]" || (len(k) > len("public_ids[") && k[:len("public_ids[")] == "public_ids[") {
-			ids = append(ids, vs...)
-		}
-	}
-	ids = append(ids, splitList(p.Get("public_ids"))...)
-	return ids
-}
+// publicIDs reads public_ids: flattened, whether sent as public_ids[],
+// public_ids[0]… or one comma-separated value.
+func publicIDs(p url.Values) []string { return splitList(p.Get("public_ids")) }
 
 // explicit applies eager transformations (and tag or context changes) to
 // an existing asset.

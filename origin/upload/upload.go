@@ -154,6 +154,9 @@ func (h *Handler) upload(r *http.Request) (map[string]any, error) {
 		}
 		return nil, err
 	}
+	if err := flatten(req); err != nil {
+		return nil, err
+	}
 	if err := h.authorize(r, c, req.params, staleAfter); err != nil {
 		return nil, err
 	}

@@ -156,13 +156,32 @@ func mergeIndexed(params map[string][]string) map[string][]string {
 	return out
 }
 
-// baseKey is "name" for "name[12]", and k itself otherwise.
+// Flatten folds array parameters (key[0], key[1], …, or key[]) into
+// their key and joins every key's values with ",", exactly as the string
+// to sign does, so that what a server verifies is what it then reads. A
+// key sent both plain and as an array is ambiguous: ok is false.
+func Flatten(params map[string][]string) (out map[string][]string, ok bool) {
+	out = make(map[string][]string, len(params))
+	for k, v := range mergeIndexed(params) {
+		out[k] = []string{strings.Join(v, ",")}
+	}
+	for k := range params {
+		if b := baseKey(k); b != k {
+			if _, plain := params[b]; plain {
+				return nil, false
+			}
+		}
+	}
+	return out, true
+}
+
+// baseKey is "name" for "name[12]" and "name[]", and k itself otherwise.
 func baseKey(k string) string {
 	if !strings.HasSuffix(k, "]") {
 		return k
 	}
 	i := strings.LastIndexByte(k, '[')
-	if i <= 0 || i == len(k)-2 {
+	if i <= 0 {
 		return k
 	}
 	for _, c := range k[i+1 : len(k)-1] {

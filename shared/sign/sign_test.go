@@ -1,6 +1,9 @@
 package sign
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 // Vectors from ../shared/reference/cloudinary-api.md.
 func TestDeliveryVectors(t *testing.T) {
@@ -129,7 +132,25 @@ func TestVerifyDeliveryDoesNotAllocate(t *testing.T) {
 
 func TestIndexedKeys(t *testing.T) {
 	got := UploadToSign(map[string][]string{"a[10]": {"z"}, "a[2]": {"y"}, "a[0]": {"x"}, "b[x]": {"1"}, "c[]": {"2"}})
-	if want := "a=x,z,y&b[x]=1&c[]=2"; got != want {
+	// key[] is an array too: SDKs that send public_ids[] sign public_ids.
+	if want := "a=x,z,y&b[x]=1&c=2"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestFlatten(t *testing.T) {
+	got, ok := Flatten(map[string][]string{"a[1]": {"y"}, "a[0]": {"x"}, "b[]": {"p", "q"}, "c": {"1", "2"}, "d": {"v"}})
+	want := map[string][]string{"a": {"x,y"}, "b": {"p,q"}, "c": {"1,2"}, "d": {"v"}}
+	if !ok || !reflect.DeepEqual(got, want) {
+		t.Errorf("Flatten = %v %v, want %v", got, ok, want)
+	}
+	// What is read after Flatten is what was signed.
+	if UploadToSign(got) != "a=x,y&b=p,q&c=1,2&d=v" {
+		t.Errorf("signed %q", UploadToSign(got))
+	}
+	for _, amb := range []map[string][]string{{"a": {"x"}, "a[0]": {"y"}}, {"a": {"x"}, "a[]": {"y"}}} {
+		if _, ok := Flatten(amb); ok {
+			t.Errorf("Flatten(%v) accepted a key sent both plain and as an array", amb)
+		}
 	}
 }
