@@ -499,6 +499,11 @@ func TestUploadPresetsCRUD(t *testing.T) {
 	if bad.Error.Message == "" {
 		t.Error("an invalid eager transformation was accepted")
 	}
+	// An eager format, as the Upload API writes it, is valid.
+	withFormat, _ := adm.CreateUploadPreset(ctx, cldadmin.CreateUploadPresetParams{Name: "thumbs", UploadParams: uploader.UploadParams{Eager: "c_fill,w_100/jpg|webp"}})
+	if withFormat.Error.Message != "" {
+		t.Errorf("an eager list with formats: %q", withFormat.Error.Message)
+	}
 	del, err := adm.DeleteUploadPreset(ctx, cldadmin.DeleteUploadPresetParams{Name: "avatars"})
 	if err != nil || del.Message != "deleted" {
 		t.Fatalf("delete: %+v %v", del, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/refract-cdn/refract/origin/preset"
+	"github.com/refract-cdn/refract/origin/upload"
 	"github.com/refract-cdn/refract/shared/clderr"
 	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/transform"
@@ -70,12 +71,9 @@ func checkSetting(k, v string) error {
 		var ch transform.Chain
 		return transform.Parse(v, &ch)
 	case k == "eager":
-		for _, tx := range strings.Split(v, "|") {
-			var ch transform.Chain
-			if err := transform.Parse(tx, &ch); err != nil {
-				return err
-			}
-		}
+		// The Upload API's own syntax, "<tx>/<ext>" included.
+		_, err := upload.ParseEager(v)
+		return err
 	case k == "type":
 		if _, ok := urlapi.ParseType(v); !ok {
 			return clderr.BadRequest("Invalid type %s", v)

@@ -22,7 +22,8 @@ const maxEscapedTag = 240
 // 1 to MaxTagLength bytes, no control characters, and short enough once
 // escaped to be one key segment.
 func ValidTag(t string) bool {
-	if t == "" || len(t) > MaxTagLength || !utf8.ValidString(t) {
+	// U+10FFFF is maxKey, which listings use to skip past a tag.
+	if t == "" || len(t) > MaxTagLength || !utf8.ValidString(t) || strings.Contains(t, maxKey) {
 		return false
 	}
 	for i := 0; i < len(t); i++ {

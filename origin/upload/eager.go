@@ -34,10 +34,10 @@ func (e Eager) String() string {
 	return e.Tx + "/" + e.Format
 }
 
-// parseEager reads the eager parameter: transformations separated by "|",
+// ParseEager reads the eager parameter: transformations separated by "|",
 // each optionally ending in "/<ext>". Every one is validated before
 // anything is stored.
-func parseEager(s string) ([]Eager, error) {
+func ParseEager(s string) ([]Eager, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}

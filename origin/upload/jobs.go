@@ -77,6 +77,8 @@ func storeErr(err error) error {
 		return errUnavailable
 	case errors.Is(err, asset.ErrInvalidTag):
 		return clderr.BadRequest("Invalid tag")
+	case errors.Is(err, store.ErrInvalidKey):
+		return clderr.BadRequest("Invalid public_id or name")
 	}
 	return err
 }

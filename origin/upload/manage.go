@@ -93,6 +93,9 @@ func (h *Handler) destroy(ctx context.Context, c cloud.Cloud, rt string, p url.V
 	if err != nil {
 		return nil, err
 	}
+	if urlapi.ValidatePublicID(id) != nil {
+		return map[string]any{"result": "not found"}, nil // no asset can have it
+	}
 	a, err := h.cfg.Assets.Delete(ctx, c.Name, rt, typ, id)
 	if errors.Is(err, asset.ErrNotFound) {
 		return map[string]any{"result": "not found"}, nil
@@ -115,6 +118,9 @@ func (h *Handler) rename(ctx context.Context, c cloud.Cloud, rt string, p url.Va
 	to, err := required(p, "to_public_id")
 	if err != nil {
 		return nil, err
+	}
+	if urlapi.ValidatePublicID(from) != nil {
+		return nil, clderr.NotFound("Resource not found - %s", from)
 	}
 	if err := urlapi.ValidatePublicID(to); err != nil {
 		return nil, err
@@ -241,6 +247,9 @@ func (h *Handler) updateMany(ctx context.Context, c cloud.Cloud, rt string, p ur
 	}
 	done := []string{}
 	for _, id := range ids {
+		if urlapi.ValidatePublicID(id) != nil {
+			continue // no asset can have it
+		}
 		_, err := h.cfg.Assets.Update(ctx, c.Name, rt, typ, id, fn)
 		switch {
 		case errors.Is(err, asset.ErrNotFound):
@@ -263,6 +272,9 @@ func (h *Handler) explicit(ctx context.Context, c cloud.Cloud, rt string, p url.
 	id, err := required(p, "public_id")
 	if err != nil {
 		return nil, err
+	}
+	if urlapi.ValidatePublicID(id) != nil {
+		return nil, clderr.NotFound("Resource not found - %s", id)
 	}
 	o, err := parseOptions(p)
 	if err != nil {

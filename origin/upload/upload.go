@@ -224,7 +224,7 @@ func parseOptions(p url.Values) (*options, error) {
 	if o.context, err = parseContext(p.Get("context")); err != nil {
 		return nil, err
 	}
-	if o.eager, err = parseEager(p.Get("eager")); err != nil {
+	if o.eager, err = ParseEager(p.Get("eager")); err != nil {
 		return nil, err
 	}
 	if tx := p.Get("transformation"); tx != "" {

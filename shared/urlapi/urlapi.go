@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/refract-cdn/refract/shared/clderr"
 	"github.com/refract-cdn/refract/shared/format"
@@ -323,6 +324,11 @@ func ValidatePublicID(id string) error {
 	}
 	if id[0] == '/' || id[len(id)-1] == '/' {
 		return clderr.BadRequest("Invalid public_id - %s", id)
+	}
+	// Keys are UTF-8, and U+10FFFF is what listings use to skip past
+	// every key with a given start.
+	if !utf8.ValidString(id) || strings.Contains(id, "\U0010FFFF") {
+		return clderr.BadRequest("Invalid public_id - not valid UTF-8 text")
 	}
 	for rest := id; rest != ""; {
 		var seg string

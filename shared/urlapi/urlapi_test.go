@@ -174,3 +174,14 @@ func TestPath(t *testing.T) {
 		t.Errorf("Parse(%s) = %+v %v", p, r, err)
 	}
 }
+
+func TestValidatePublicIDText(t *testing.T) {
+	for _, id := range []string{"a\xffb", "\U0010FFFFx", "dir/\xc3"} {
+		if err := ValidatePublicID(id); err == nil {
+			t.Errorf("ValidatePublicID(%q) accepted it", id)
+		}
+	}
+	if err := ValidatePublicID("dir/ünïcødé 名前"); err != nil {
+		t.Errorf("a UTF-8 public_id: %v", err)
+	}
+}

@@ -206,6 +206,13 @@ func (f *FS) Delete(ctx context.Context, key string) error {
 // List walks the directory the prefix falls in. Keys are sorted in byte
 // order, as S3 returns them, which a directory walk does not give.
 func (f *FS) List(ctx context.Context, prefix, after string, limit int) ([]store.Object, error) {
+	// A prefix can name no key with a "." or ".." segment, and such a
+	// prefix must not walk outside the root.
+	for _, seg := range strings.Split(prefix, "/") {
+		if seg == "." || seg == ".." {
+			return nil, store.ErrInvalidKey
+		}
+	}
 	base := prefix
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		base = prefix[:i]

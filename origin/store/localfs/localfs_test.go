@@ -76,3 +76,19 @@ func TestPutRacesDeletePruning(t *testing.T) {
 		}
 	}
 }
+
+func TestListStaysInRoot(t *testing.T) {
+	parent := t.TempDir()
+	fs, err := New(filepath.Join(parent, "root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(parent, "outside"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"../", "../out", "a/../../", "./", "a/./b"} {
+		if objs, err := fs.List(context.Background(), p, "", 10); !errors.Is(err, store.ErrInvalidKey) || len(objs) != 0 {
+			t.Errorf("List(%q) = %v %v", p, objs, err)
+		}
+	}
+}
