@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseEager(t *testing.T) {
-	got, err := parseEager("w_400,h_300,c_pad|w_260,h_200,c_crop/png| webp |c_fill,w_100/jpeg")
+	got, err := ParseEager("w_400,h_300,c_pad|w_260,h_200,c_crop/png| webp |c_fill,w_100/jpeg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,15 +20,15 @@ func TestParseEager(t *testing.T) {
 		t.Errorf("String: %q %q", got[1].String(), got[2].String())
 	}
 	for _, bad := range []string{"w_abc", "w_100/bmpx", "nonsense", "w_100|c_foo"} {
-		if _, err := parseEager(bad); err == nil || clderr.Status(err) != 400 {
-			t.Errorf("parseEager(%q) = %v, want a 400", bad, err)
+		if _, err := ParseEager(bad); err == nil || clderr.Status(err) != 400 {
+			t.Errorf("ParseEager(%q) = %v, want a 400", bad, err)
 		}
 	}
 	many := "w_1"
 	for i := 0; i < maxEager; i++ {
 		many += "|w_1"
 	}
-	if _, err := parseEager(many); err == nil {
+	if _, err := ParseEager(many); err == nil {
 		t.Error("too many eager transformations were accepted")
 	}
 }
