@@ -376,14 +376,13 @@ func tooLarge(got, max int64) error {
 // replace swaps the staged file for body (an incoming transformation's
 // result).
 func (req *request) replace(body []byte, tmpDir string) error {
-	old := req.file
+	if old := req.file; old != nil {
+		// Gone whether or not the new file stages: close only knows one.
+		defer func() {
+			old.Close()
+			os.Remove(old.Name())
+		}()
+	}
 	req.file, req.size, req.md5 = nil, 0, ""
-	if err := req.stage(bytes.NewReader(body), tmpDir, int64(len(body))); err != nil {
-		return err
-	}
-	if old != nil {
-		old.Close()
-		os.Remove(old.Name())
-	}
-	return nil
+	return req.stage(bytes.NewReader(body), tmpDir, int64(len(body)))
 }

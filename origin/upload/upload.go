@@ -142,7 +142,9 @@ func (h *Handler) upload(r *http.Request) (map[string]any, error) {
 	if r.Header.Get("X-Unique-Upload-Id") != "" || r.Header.Get("Content-Range") != "" {
 		return h.chunked(r, c, rt)
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, h.cfg.MaxBytes*4/3+2*maxFormBytes)
+	// Bounds how long a client may send, not memory (bodies stream): a
+	// data URI is 4/3 of the file and percent-encoding can triple it.
+	r.Body = http.MaxBytesReader(nil, r.Body, h.cfg.MaxBytes*4+4*maxFormBytes)
 	req, err := parse(r, h.cfg.TempDir, h.cfg.MaxBytes)
 	if req != nil {
 		defer req.close()
