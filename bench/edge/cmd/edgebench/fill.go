@@ -36,6 +36,8 @@ type fillResult struct {
 	loadMisses float64
 	loadErrs   float64
 	hwm        int64 // VmHWM kB at the end: the process's peak
+	rssStart   int64 // VmRSS kB after the upload, before the fill
+	anon, file int64 // RssAnon and RssFile kB at the end
 }
 
 // fillQualities are the passes of fillPaths: high qualities first, so
@@ -67,6 +69,7 @@ func fillBench(ctx context.Context, cfg config, ps *procs, dir, envName string, 
 	}
 	r := &fillResult{env: envName, srcBytes: len(src), srcW: a.Width, srcH: a.Height, status: map[int]int{}}
 	paths := fillPaths(n, a, cfg.fillMax)
+	r.rssStart, _ = procStatusKB(n.p.pid(), "VmRSS")
 	smp := sampleRSS(n.p.pid(), 100*time.Millisecond)
 	start := time.Now()
 	fctx, cancel := context.WithTimeout(ctx, cfg.fillTime)
@@ -174,6 +177,8 @@ func fillBench(ctx context.Context, cfg config, ps *procs, dir, envName string, 
 			r.loadPaths, r.load.ReqPerSec, fmtDur(r.load.P99), r.loadHits, r.loadMisses, fmtMiB(r.loadPeak))
 	}
 	r.hwm, _ = procStatusKB(n.p.pid(), "VmHWM")
+	r.anon, _ = procStatusKB(n.p.pid(), "RssAnon")
+	r.file, _ = procStatusKB(n.p.pid(), "RssFile")
 	if n.p.exited() {
 		return nil, fmt.Errorf("refract dev exited during the RSS test:\n%s", n.p.tail(20))
 	}

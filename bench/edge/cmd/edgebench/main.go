@@ -42,13 +42,16 @@ type config struct {
 	cacheBytes int64
 	sendfile   string
 	tx         bool
+	hit        bool
 	fill       bool
+	fillSrcs   [][2]int // WxH of each source the RSS test fills from
 	fillCPUs   string
 	fillTime   time.Duration
 	fillMax    int
 	fillConc   int
 	fillLoad   time.Duration
 	fillEnvs   []string
+	flags      string // the flags set, for the report
 }
 
 func main() {
@@ -71,7 +74,9 @@ func run() int {
 	flag.Int64Var(&cfg.cacheBytes, "cache-bytes", 256<<20, "the node's RAM tier (--cache-bytes)")
 	flag.StringVar(&cfg.sendfile, "sendfile", "on", "nginx's sendfile: on or off")
 	flag.BoolVar(&cfg.tx, "tx", true, "also measure a transformed URL (c_scale,w_<width>) per size")
+	flag.BoolVar(&cfg.hit, "hit", true, "run the hit benchmark against nginx")
 	flag.BoolVar(&cfg.fill, "fill", true, "run the RSS test: fill the RAM tier with renders, then a hit load")
+	fillSrc := flag.String("fill-src", "1200x900", "','-separated sizes (WxH) of the RSS test's source images; each runs with each -fill-env")
 	flag.StringVar(&cfg.fillCPUs, "fill-cpus", "0,1", "CPU list of the node in the RSS test")
 	flag.DurationVar(&cfg.fillTime, "fill-time", 90*time.Second, "longest fill")
 	flag.IntVar(&cfg.fillMax, "fill-max", 4000, "most derivatives requested by the fill")
@@ -92,6 +97,13 @@ func run() int {
 			return 1
 		}
 	}
+	var set []string
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "refract" && f.Name != "version" && f.Name != "out" && f.Name != "keep" {
+			set = append(set, "-"+f.Name+"="+strconv.Quote(f.Value.String()))
+		}
+	})
+	cfg.flags = strings.Join(set, " ")
 	var err error
 	if cfg.sizes, err = parseSizes(*sizes); err != nil {
 		fmt.Fprintln(os.Stderr, "edgebench:", err)
@@ -101,6 +113,14 @@ func run() int {
 		if e = strings.TrimSpace(e); e != "" {
 			cfg.fillEnvs = append(cfg.fillEnvs, e)
 		}
+	}
+	for _, f := range strings.Split(*fillSrc, ",") {
+		var w, h int
+		if _, err := fmt.Sscanf(strings.TrimSpace(f), "%dx%d", &w, &h); err != nil || w < 16 || h < 16 {
+			fmt.Fprintln(os.Stderr, "edgebench: -fill-src is WxH[,WxH...], each at least 16x16")
+			return 2
+		}
+		cfg.fillSrcs = append(cfg.fillSrcs, [2]int{w, h})
 	}
 	if cfg.sendfile != "on" && cfg.sendfile != "off" {
 		fmt.Fprintln(os.Stderr, "edgebench: -sendfile is on or off")
@@ -173,34 +193,43 @@ func bench(ctx context.Context, cfg config, ps *procs, tmp string) (*report, err
 	}
 	rep := &report{cfg: cfg, start: time.Now()}
 	rep.env(ctx)
-	runs := 2 * cfg.rounds * len(cfg.sizes)
-	if cfg.tx {
-		runs *= 2
+	est := time.Duration(0)
+	if cfg.hit {
+		runs := 2 * cfg.rounds * len(cfg.sizes)
+		if cfg.tx {
+			runs *= 2
+		}
+		est += time.Duration(runs)*(cfg.dur+time.Second) + time.Duration(runs/cfg.rounds)*(cfg.warmup+time.Second)
 	}
-	est := time.Duration(runs)*(cfg.dur+time.Second) + time.Duration(runs/cfg.rounds)*(cfg.warmup+time.Second)
 	if cfg.fill {
-		est += time.Duration(len(cfg.fillEnvs)) * (cfg.fillTime + cfg.fillLoad + 20*time.Second)
+		est += time.Duration(len(cfg.fillSrcs)*len(cfg.fillEnvs)) * (cfg.fillTime + cfg.fillLoad + 20*time.Second)
 	}
 	fmt.Printf("edgebench: about %s at most; temporary files in %s\n", est.Round(time.Minute), tmp)
 
-	if err := hitBench(ctx, cfg, ps, tmp, rep); err != nil {
-		return nil, err
+	if cfg.hit {
+		if err := hitBench(ctx, cfg, ps, tmp, rep); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.fill {
-		src := encodeJPEG(photo(2400, 1800, 7), 90)
-		for i, env := range cfg.fillEnvs {
-			if err := ctx.Err(); err != nil {
-				return nil, err
+		i := 0
+		for _, wh := range cfg.fillSrcs {
+			src := encodeJPEG(photo(wh[0], wh[1], 7), 90)
+			for _, env := range cfg.fillEnvs {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				var e []string
+				if env != "default" {
+					e = strings.Fields(env)
+				}
+				r, err := fillBench(ctx, cfg, ps, filepath.Join(tmp, fmt.Sprintf("fill-%d", i)), env, e, src)
+				if err != nil {
+					return nil, err
+				}
+				rep.fills = append(rep.fills, r)
+				i++
 			}
-			var e []string
-			if env != "default" {
-				e = strings.Fields(env)
-			}
-			r, err := fillBench(ctx, cfg, ps, filepath.Join(tmp, fmt.Sprintf("fill-%d", i)), env, e, src)
-			if err != nil {
-				return nil, err
-			}
-			rep.fills = append(rep.fills, r)
 		}
 	}
 	rep.end = time.Now()

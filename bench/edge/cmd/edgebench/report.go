@@ -160,15 +160,31 @@ func fmtBytes(n int) string {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	cfg := r.cfg
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	p("# Edge RAM hits against nginx, %s, %s\n\n", r.start.Format("2006-01-02"), r.host)
-	p("`make bench-edge` (`bench/edge/cmd/edgebench`), started %s, took %s.\n\n",
-		r.start.UTC().Format("15:04 UTC"), r.end.Sub(r.start).Round(time.Second))
+	flags := "default flags"
+	if r.cfg.flags != "" {
+		flags = "`EDGEBENCH_FLAGS='" + r.cfg.flags + "'`"
+	}
+	p("`make bench-edge` (`bench/edge/cmd/edgebench`), %s, started %s, took %s.\n\n",
+		flags, r.start.UTC().Format("15:04 UTC"), r.end.Sub(r.start).Round(time.Second))
 	p("- Machine: %s, %d CPUs, Linux %s. Load average %s at the start, %s at the end (the machine is shared: absolute figures drift, ratios within a round hold better).\n",
 		r.cpu, r.ncpu, r.kernel, r.loadBefore, r.loadAfter)
 	p("- Software: refract %s (%s), nginx %s, %s.\n\n", r.refractVer, r.goVersion, r.nginxVersion, r.wrkVersion)
 
+	if len(r.cases) > 0 {
+		r.hitMarkdown(&b)
+	}
+	r.fillMarkdown(&b)
+	if len(r.cases) > 0 {
+		r.rawMarkdown(&b)
+	}
+	return b.String()
+}
+
+func (r *report) hitMarkdown(b *strings.Builder) {
+	cfg := r.cfg
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## Method\n\n")
 	p("- **Same core.** The edge and nginx both run on CPU %s (`taskset -c %s`); wrk runs on CPU %s: `taskset -c %s wrk -t1 -c%d -d%s --latency <url>`. Only one server is under load at a time; the other idles on the same core.\n",
 		cfg.serverCPU, cfg.serverCPU, cfg.clientCPU, cfg.clientCPU, cfg.conns, cfg.dur)
@@ -214,38 +230,55 @@ func (r *report) markdown() string {
 	p("\nPeak RSS during these runs (VmRSS sampled every 100 ms): the dev node %s (VmHWM %s), nginx's worker %s.\n\n",
 		fmtMiB(r.edgeRSS), fmtMiB(r.edgeHWM), fmtMiB(r.nginxRSS))
 
+}
+
+func (r *report) fillMarkdown(b *strings.Builder) {
+	cfg := r.cfg
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	if len(r.fills) > 0 {
 		p("## RSS with a full %s RAM tier\n\n", fmtMiB(cfg.cacheBytes/1024))
-		f0 := r.fills[0]
-		p("A fresh dev node per row (origin and edge in one process, so renders, libvips and the upload path count too), on CPUs %s with Go's default GOMAXPROCS and %s, `--cache-bytes %d`. A %d×%d photo-like JPEG (%s) is uploaded, then %d clients request distinct derivatives (`c_scale,q_<q>,w_<n>`: every width from %d down to half of it, at q %s in turn; high qualities make few renders fill the tier) until the bodies served add up to twice the tier, %s or %d requests. Then wrk (`-t1 -c16 -d%s`, CPU %s) cycles through the %d most recent derivatives (as many as fit in half the tier, at most 256). RSS is VmRSS sampled every 100 ms; VmHWM is the kernel's peak for the process. Goal: under 450 MiB.\n\n",
-			cfg.fillCPUs, arenas(), cfg.cacheBytes, f0.srcW, f0.srcH, fmtBytes(f0.srcBytes), cfg.fillConc, f0.srcW, strings.Join(qualities(), ", "), cfg.fillTime, cfg.fillMax, cfg.fillLoad, cfg.clientCPU, f0.loadPaths)
-		p("| Node environment | Derivatives (bodies) | Fill time | Peak RSS, fill | RSS after fill | Go heap in use / Go sys | Hit load | Peak RSS, hit load | VmHWM | < 450 MiB |\n")
+		p("A fresh dev node per row (origin and edge in one process, so renders, libvips and the upload path count too), on CPUs %s with Go's default GOMAXPROCS and %s, `--cache-bytes %d`. A photo-like JPEG (q90) is uploaded, then %d clients request distinct derivatives (`c_scale,q_<q>,w_<n>`: every width from the source's down to half of it, at q %s in turn; high qualities make few renders fill the tier) until the bodies served add up to twice the tier, %s or %d requests. Then wrk (`-t1 -c16 -d%s`, CPU %s) cycles through the most recent derivatives (as many as fit in half the tier, at most 256), which should all be hits.\n\n",
+			cfg.fillCPUs, arenas(), cfg.cacheBytes, cfg.fillConc, strings.Join(qualities(), ", "), cfg.fillTime, cfg.fillMax, cfg.fillLoad, cfg.clientCPU)
+		p("RSS is VmRSS sampled every 100 ms (before: after the upload, before the fill); VmHWM is the kernel's peak for the process, RssAnon its anonymous memory (Go's heap, libvips' and glibc's) and RssFile the mapped binary and libraries, at the end; Go heap and sys are the node's `go_memstats_heap_inuse_bytes` and `go_memstats_sys_bytes` after the fill. Goal: under 450 MiB.\n\n")
+		p("| Source → derivatives | Node environment | RSS before | Fill | Peak RSS, fill | Go heap in use / sys | Hit load | Peak RSS, hit load | VmHWM (RssAnon / RssFile) | < 450 MiB |\n")
 		p("|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, f := range r.fills {
 			errs := ""
 			if len(f.status) > 0 || f.netErrs > 0 {
-				errs = fmt.Sprintf(", non-200: %v, network errors: %d", f.status, f.netErrs)
+				errs = fmt.Sprintf("; non-200: %v, network errors: %d", f.status, f.netErrs)
 			}
 			load := "—"
 			if f.loadPaths > 0 {
-				load = fmt.Sprintf("%s req/s, p99 %s; %s hits, %s misses", fmtInt(f.load.ReqPerSec), fmtDur(f.load.P99), fmtInt(f.loadHits), fmtInt(f.loadMisses))
+				load = fmt.Sprintf("%d URLs: %s req/s, p99 %s; %s hits, %s misses", f.loadPaths, fmtInt(f.load.ReqPerSec), fmtDur(f.load.P99), fmtInt(f.loadHits), fmtInt(f.loadMisses))
 				if f.loadErrs > 0 {
 					load += fmt.Sprintf(", %s errors", fmtInt(f.loadErrs))
 				}
 			}
 			peak := max(f.fillPeak, f.loadPeak, f.hwm)
 			verdict := "yes"
-			if peak >= 450*1024 {
+			switch {
+			case peak >= 450*1024:
 				verdict = "**no**"
+			case f.bodyBytes < cfg.cacheBytes:
+				verdict = "not known: the tier was not filled"
 			}
-			p("| `%s` | %d (%s MiB%s) | %s, %s | %s | %s | %s / %s | %s | %s | %s | %s |\n",
-				f.env, f.ok, fmtInt(float64(f.bodyBytes)/(1<<20)), errs, f.elapsed.Round(time.Second), f.stopReason,
-				fmtMiB(f.fillPeak), fmtMiB(f.rssAfter), fmtMiB(int64(f.heapInuse)/1024), fmtMiB(int64(f.goSys)/1024),
-				load, fmtMiB(f.loadPeak), fmtMiB(f.hwm), verdict)
+			avg := 0
+			if f.ok > 0 {
+				avg = int(f.bodyBytes / int64(f.ok))
+			}
+			p("| %d×%d (%s) → %s on average | `%s` | %s | %d derivatives, %s MiB in %s (%s%s) | %s | %s / %s | %s | %s | **%s** (%s / %s) | %s |\n",
+				f.srcW, f.srcH, fmtBytes(f.srcBytes), fmtBytes(avg), f.env, fmtMiB(f.rssStart),
+				f.ok, fmtInt(float64(f.bodyBytes)/(1<<20)), f.elapsed.Round(time.Second), f.stopReason, errs,
+				fmtMiB(f.fillPeak), fmtMiB(int64(f.heapInuse)/1024), fmtMiB(int64(f.goSys)/1024),
+				load, fmtMiB(f.loadPeak), fmtMiB(f.hwm), fmtMiB(f.anon), fmtMiB(f.file), verdict)
 		}
 		p("\n")
 	}
+}
 
+func (r *report) rawMarkdown(b *strings.Builder) {
+	cfg := r.cfg
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## Raw runs\n\n")
 	p("| Round | Body | URL | Server | req/s | p50 | p99 | requests | non-2xx | socket errors |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|\n")
@@ -268,7 +301,6 @@ func (r *report) markdown() string {
 			}
 		}
 	}
-	return b.String()
 }
 
 func sizeLabels(sizes []int) []string {
@@ -283,8 +315,9 @@ func sizeLabels(sizes []int) []string {
 	return out
 }
 
-// write saves the report as <out>/<date>-<host>-edge.md, or with the time
-// added if that exists.
+// write saves the report as <out>/<date>-<host>-edge.md (with
+// -sendfile-off when nginx ran without sendfile), or with the time added
+// if that exists.
 func (r *report) write(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -295,9 +328,13 @@ func (r *report) write(dir string) (string, error) {
 		}
 		return c
 	}, r.host)
-	path := filepath.Join(dir, fmt.Sprintf("%s-%s-edge.md", r.start.Format("2006-01-02"), host))
+	name := fmt.Sprintf("%s-%s-edge", r.start.Format("2006-01-02"), host)
+	if r.cfg.sendfile != "on" {
+		name += "-sendfile-" + r.cfg.sendfile
+	}
+	path := filepath.Join(dir, name+".md")
 	if _, err := os.Stat(path); err == nil {
-		path = filepath.Join(dir, fmt.Sprintf("%s-%s-edge-%s.md", r.start.Format("2006-01-02"), host, r.start.Format("1504")))
+		path = filepath.Join(dir, name+"-"+r.start.Format("1504")+".md")
 	}
 	return path, os.WriteFile(path, []byte(r.markdown()), 0o644)
 }
