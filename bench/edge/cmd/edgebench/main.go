@@ -362,7 +362,12 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 					}
 				}
 				smp := sampleRSS(pid, 100*time.Millisecond)
+				cpu0, busy0 := procCPU(pid), cpuBusy(cfg.serverCPU)
 				res, err := runWrk(ctx, cfg.clientCPU, 1, cfg.conns, cfg.dur, "", base[srv]+c.path)
+				res.SrvCPU, res.CoreBusy = procCPU(pid)-cpu0, cpuBusy(cfg.serverCPU)-busy0
+				if busy0 < 0 {
+					res.CoreBusy = 0
+				}
 				peak := smp.stop()
 				if err != nil {
 					return err
@@ -384,8 +389,9 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 				if n.p.exited() || ng.exited() {
 					return errors.New("a server exited during the benchmark:\n" + n.p.tail(20) + "\n" + ng.tail(20))
 				}
-				fmt.Printf("  round %d  %7d B %-22s %-5s %9.0f req/s  p50 %-9s p99 %-9s RSS %s\n",
-					r+1, len(c.body), c.label(), srv, res.ReqPerSec, fmtDur(res.P50), fmtDur(res.P99), fmtMiB(peak))
+				fmt.Printf("  round %d  %7d B %-22s %-5s %9.0f req/s  p50 %-9s p99 %-9s %6.0f req/CPU-s  %3.0f%% of CPU %s  RSS %s\n",
+					r+1, len(c.body), c.label(), srv, res.ReqPerSec, fmtDur(res.P50), fmtDur(res.P99),
+					perCPU(res), 100*share(res), cfg.serverCPU, fmtMiB(peak))
 			}
 		}
 	}

@@ -20,6 +20,27 @@ type wrkResult struct {
 	SockErrs  int64         // connect + read + write + timeout
 	SockLine  string        // wrk's "Socket errors" line, if any
 	Raw       string
+	// Filled in by the caller: the server's CPU time over the run, and
+	// how busy its core was (anything, including other processes).
+	SrvCPU, CoreBusy float64 // seconds
+}
+
+// perCPU is requests per second of the server's own CPU time: what it
+// would serve with the core to itself, unlike req/s, which other
+// processes on a shared core drag down.
+func perCPU(r wrkResult) float64 {
+	if r.SrvCPU <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.SrvCPU
+}
+
+// share is the server's part of its core's busy time.
+func share(r wrkResult) float64 {
+	if r.CoreBusy <= 0 {
+		return 0
+	}
+	return r.SrvCPU / r.CoreBusy
 }
 
 // runWrk runs wrk pinned to cpus against u, bounded by dur plus a margin.
