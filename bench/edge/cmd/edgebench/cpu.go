@@ -28,31 +28,30 @@ func procCPU(pid int) float64 {
 	return float64(ut+st) / userHZ
 }
 
-// cpuBusy is the time a CPU (as "0", "1"…) has spent doing anything but
-// idling, in seconds, or -1 if cpu is not a single CPU.
-func cpuBusy(cpu string) float64 {
+// cpuTimes is how long a CPU (as "0", "1"…) has spent doing anything
+// but idling, and of that in interrupts and softirqs (where the kernel
+// also counts ksoftirqd), in seconds; ok is false if cpu is not a single
+// CPU.
+func cpuTimes(cpu string) (busy, irq float64, ok bool) {
 	if _, err := strconv.Atoi(cpu); err != nil {
-		return -1
+		return 0, 0, false
 	}
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return -1
+		return 0, 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 8 || f[0] != "cpu"+cpu {
+		if len(f) < 9 || f[0] != "cpu"+cpu {
 			continue
 		}
 		// user nice system idle iowait irq softirq steal [guest guest_nice]
-		var busy int64
-		for i, v := range f[1:9] {
-			if i == 3 || i == 4 {
-				continue
-			}
-			n, _ := strconv.ParseInt(v, 10, 64)
-			busy += n
+		var t [8]int64
+		for i := range t {
+			t[i], _ = strconv.ParseInt(f[i+1], 10, 64)
 		}
-		return float64(busy) / userHZ
+		busy := t[0] + t[1] + t[2] + t[5] + t[6] + t[7]
+		return float64(busy) / userHZ, float64(t[5]+t[6]) / userHZ, true
 	}
-	return -1
+	return 0, 0, false
 }

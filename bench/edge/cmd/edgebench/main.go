@@ -362,11 +362,12 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 					}
 				}
 				smp := sampleRSS(pid, 100*time.Millisecond)
-				cpu0, busy0 := procCPU(pid), cpuBusy(cfg.serverCPU)
+				cpu0 := procCPU(pid)
+				busy0, irq0, single := cpuTimes(cfg.serverCPU)
 				res, err := runWrk(ctx, cfg.clientCPU, 1, cfg.conns, cfg.dur, "", base[srv]+c.path)
-				res.SrvCPU, res.CoreBusy = procCPU(pid)-cpu0, cpuBusy(cfg.serverCPU)-busy0
-				if busy0 < 0 {
-					res.CoreBusy = 0
+				res.SrvCPU = procCPU(pid) - cpu0
+				if busy1, irq1, _ := cpuTimes(cfg.serverCPU); single {
+					res.CoreBusy, res.CoreIRQ = busy1-busy0, irq1-irq0
 				}
 				peak := smp.stop()
 				if err != nil {

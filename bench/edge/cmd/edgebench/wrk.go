@@ -20,27 +20,34 @@ type wrkResult struct {
 	SockErrs  int64         // connect + read + write + timeout
 	SockLine  string        // wrk's "Socket errors" line, if any
 	Raw       string
-	// Filled in by the caller: the server's CPU time over the run, and
-	// how busy its core was (anything, including other processes).
-	SrvCPU, CoreBusy float64 // seconds
+	// Filled in by the caller: the server's own CPU time over the run,
+	// its core's interrupt and softirq time (loopback's network work,
+	// much of which the kernel does there rather than in the server's
+	// system time), and how busy the core was in all, other processes
+	// included.
+	SrvCPU, CoreIRQ, CoreBusy float64 // seconds
 }
 
-// perCPU is requests per second of the server's own CPU time: what it
-// would serve with the core to itself, unlike req/s, which other
-// processes on a shared core drag down.
+// serving is the CPU time the run cost on the server's core: the
+// server's own plus the core's interrupts and softirqs.
+func serving(r wrkResult) float64 { return r.SrvCPU + r.CoreIRQ }
+
+// perCPU is requests per second of serving CPU time: what the server
+// would do with the core to itself, unlike req/s, which other processes
+// on a shared core drag down.
 func perCPU(r wrkResult) float64 {
-	if r.SrvCPU <= 0 {
+	if serving(r) <= 0 {
 		return 0
 	}
-	return float64(r.Requests) / r.SrvCPU
+	return float64(r.Requests) / serving(r)
 }
 
-// share is the server's part of its core's busy time.
+// share is the serving part of the core's busy time.
 func share(r wrkResult) float64 {
 	if r.CoreBusy <= 0 {
 		return 0
 	}
-	return r.SrvCPU / r.CoreBusy
+	return serving(r) / r.CoreBusy
 }
 
 // runWrk runs wrk pinned to cpus against u, bounded by dur plus a margin.
