@@ -29,9 +29,8 @@ func procCPU(pid int) float64 {
 }
 
 // cpuTimes is how long a CPU (as "0", "1"…) has spent doing anything
-// but idling, and of that in interrupts and softirqs (where the kernel
-// also counts ksoftirqd), in seconds; ok is false if cpu is not a single
-// CPU.
+// but idling, and of that in interrupts and softirqs, in seconds; ok is
+// false if cpu is not a single CPU.
 func cpuTimes(cpu string) (busy, irq float64, ok bool) {
 	if _, err := strconv.Atoi(cpu); err != nil {
 		return 0, 0, false
@@ -54,4 +53,21 @@ func cpuTimes(cpu string) (busy, irq float64, ok bool) {
 		return float64(busy) / userHZ, float64(t[5]+t[6]) / userHZ, true
 	}
 	return 0, 0, false
+}
+
+// ksoftirqd is the pid of the kernel thread that runs a CPU's deferred
+// softirqs (loopback's network work, when the kernel does not do it in
+// the sending process's own time), or 0.
+func ksoftirqd(cpu string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(b)) == "ksoftirqd/"+cpu {
+			return pid
+		}
+	}
+	return 0
 }

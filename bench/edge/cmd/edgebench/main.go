@@ -332,6 +332,12 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 		}
 	}
 	base := map[string]string{"nginx": "http://" + ngAddr, "edge": "http://" + n.edge}
+	softirqd := -1 // procCPU(-1) is 0
+	if _, err := strconv.Atoi(cfg.serverCPU); err == nil {
+		if pid := ksoftirqd(cfg.serverCPU); pid > 0 {
+			softirqd = pid
+		}
+	}
 	if cfg.warmup > 0 {
 		fmt.Println("edgebench: warm-up runs (not measured)")
 		for _, c := range cases {
@@ -362,10 +368,10 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 					}
 				}
 				smp := sampleRSS(pid, 100*time.Millisecond)
-				cpu0 := procCPU(pid)
+				cpu0, soft0 := procCPU(pid), procCPU(softirqd)
 				busy0, irq0, single := cpuTimes(cfg.serverCPU)
 				res, err := runWrk(ctx, cfg.clientCPU, 1, cfg.conns, cfg.dur, "", base[srv]+c.path)
-				res.SrvCPU = procCPU(pid) - cpu0
+				res.SrvCPU, res.SoftCPU = procCPU(pid)-cpu0, procCPU(softirqd)-soft0
 				if busy1, irq1, _ := cpuTimes(cfg.serverCPU); single {
 					res.CoreBusy, res.CoreIRQ = busy1-busy0, irq1-irq0
 				}

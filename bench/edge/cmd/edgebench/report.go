@@ -227,7 +227,7 @@ func (r *report) hitMarkdown(b *strings.Builder) {
 			fmtDur(time.Duration(med(c.nginx, p50))), fmtDur(time.Duration(med(c.edge, p50))),
 			fmtDur(time.Duration(med(c.nginx, p99))), fmtDur(time.Duration(med(c.edge, p99))), pm, plo, phi)
 	}
-	p("\n**Per CPU-second.** The core is not the servers' alone on a shared machine: other processes take part of it, and req/s falls with them. Requests per second of *serving CPU time* is what each server would do with the core to itself, and holds far better between runs: the server's own user+system time (`/proc/<pid>/stat`: the edge's whole process, nginx's worker) plus CPU %s's interrupt and softirq time (`/proc/stat`), where the kernel does much of loopback's network work (for both servers, and for wrk's receiving side) and counts ksoftirqd. The share is that serving time's part of CPU %s's busy time; the rest went to other processes.\n\n", cfg.serverCPU, cfg.serverCPU)
+	p("\n**Per CPU-second.** The core is not the servers' alone on a shared machine: other processes take part of it, and req/s falls with them. Requests per second of *serving CPU time* is what each server would do with the core to itself, and holds far better between runs: the server's own user+system time (`/proc/<pid>/stat`: the edge's whole process, nginx's worker) plus that of `ksoftirqd/%s`, which runs the softirqs the kernel defers. Loopback's network work (for both servers, and for wrk's receiving side) mostly runs as softirqs in the sending server's own context; with the kernel's tick-based CPU accounting (no `CONFIG_IRQ_TIME_ACCOUNTING`, as on this machine) that time is in the server's system time already. The share is the serving time's part of CPU %s's busy time; the rest went to other processes.\n\n", cfg.serverCPU, cfg.serverCPU)
 	p("| Body | URL | nginx req/CPU-s | edge req/CPU-s | edge/nginx per CPU-s | nginx share of CPU %s | edge share of CPU %s |\n", cfg.serverCPU, cfg.serverCPU)
 	p("|---|---|---|---|---|---|---|\n")
 	for _, c := range r.cases {
@@ -288,8 +288,8 @@ func (r *report) rawMarkdown(b *strings.Builder) {
 	cfg := r.cfg
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## Raw runs\n\n")
-	p("| Round | Body | URL | Server | req/s | p50 | p99 | requests | server CPU | CPU %s irq+softirq | CPU %s busy | req/CPU-s | non-2xx | socket errors |\n", cfg.serverCPU, cfg.serverCPU)
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| Round | Body | URL | Server | req/s | p50 | p99 | requests | server CPU | ksoftirqd/%s | CPU %s irq+softirq (mostly within the two before) | CPU %s busy | req/CPU-s | non-2xx | socket errors |\n", cfg.serverCPU, cfg.serverCPU, cfg.serverCPU)
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i := range cfg.rounds {
 		for _, c := range r.cases {
 			for _, s := range []struct {
@@ -304,8 +304,8 @@ func (r *report) rawMarkdown(b *strings.Builder) {
 				if w.SockErrs > 0 {
 					sock = w.SockLine
 				}
-				p("| %d | %s | `%s` | %s | %s | %s | %s | %s | %.2f s | %.2f s | %.2f s | %s | %d | %s |\n", i+1, fmtBytes(len(c.body)), c.label(), s.name,
-					fmtInt(w.ReqPerSec), fmtDur(w.P50), fmtDur(w.P99), fmtInt(float64(w.Requests)), w.SrvCPU, w.CoreIRQ, w.CoreBusy, fmtInt(perCPU(w)), w.Non2xx, sock)
+				p("| %d | %s | `%s` | %s | %s | %s | %s | %s | %.2f s | %.2f s | %.2f s | %.2f s | %s | %d | %s |\n", i+1, fmtBytes(len(c.body)), c.label(), s.name,
+					fmtInt(w.ReqPerSec), fmtDur(w.P50), fmtDur(w.P99), fmtInt(float64(w.Requests)), w.SrvCPU, w.SoftCPU, w.CoreIRQ, w.CoreBusy, fmtInt(perCPU(w)), w.Non2xx, sock)
 			}
 		}
 	}

@@ -20,17 +20,21 @@ type wrkResult struct {
 	SockErrs  int64         // connect + read + write + timeout
 	SockLine  string        // wrk's "Socket errors" line, if any
 	Raw       string
-	// Filled in by the caller: the server's own CPU time over the run,
-	// its core's interrupt and softirq time (loopback's network work,
-	// much of which the kernel does there rather than in the server's
-	// system time), and how busy the core was in all, other processes
+	// Filled in by the caller, in seconds: the server's own CPU time over
+	// the run, the CPU time of its core's ksoftirqd, its core's interrupt
+	// and softirq time, and how busy the core was in all, other processes
 	// included.
-	SrvCPU, CoreIRQ, CoreBusy float64 // seconds
+	SrvCPU, SoftCPU, CoreIRQ, CoreBusy float64
 }
 
 // serving is the CPU time the run cost on the server's core: the
-// server's own plus the core's interrupts and softirqs.
-func serving(r wrkResult) float64 { return r.SrvCPU + r.CoreIRQ }
+// server's own and its core's ksoftirqd's. With the kernel's tick-based
+// accounting (CONFIG_IRQ_TIME_ACCOUNTING off, as here), softirqs run in
+// the server's context (most of loopback's network work, for both
+// servers and for wrk's receiving side) are already in the server's
+// system time; adding the core's softirq column as well would count them
+// twice.
+func serving(r wrkResult) float64 { return r.SrvCPU + r.SoftCPU }
 
 // perCPU is requests per second of serving CPU time: what the server
 // would do with the core to itself, unlike req/s, which other processes
