@@ -202,7 +202,7 @@ func TestPoolHangingOriginTimesOut(t *testing.T) {
 	hung := os[1]
 	hung.gate.set(modeHang)
 	p := newTestPool(t, addrs, PoolOptions{Timeout: time.Second, EjectAfter: 1000})
-	ids := idsFirstOn(addrs, hung.addr, 2, "t")
+	ids := idsFirstOn(addrs, hung.addr, 1, "t")
 	for _, id := range ids {
 		if r := mustDerive(t, p, id); r.Status != http.StatusOK || string(r.Body) != os[0].addr {
 			t.Fatalf("%s: %d from %q", id, r.Status, r.Body)
@@ -344,5 +344,22 @@ func TestNewPoolRefusesBadConfig(t *testing.T) {
 	// A second pool on one registry is an error, not a panic.
 	if _, err := NewPool([]string{"a:1"}, PoolOptions{Registerer: reg}); err == nil {
 		t.Error("duplicate metrics accepted")
+	}
+}
+
+// BenchmarkCandidates is the failover order Derive uses, one origin
+// ejected, over five.
+func BenchmarkCandidates(b *testing.B) {
+	p := newPool(names(5), PoolOptions{}.withDefaults())
+	p.origins[2].ejectedUntil.Store(time.Now().Add(time.Hour).UnixNano())
+	s := benchSpec()
+	var order [maxAttempts]int
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		n = p.candidates(routeKey(&s), time.Now().UnixNano(), &order)
+	}
+	if n != maxAttempts {
+		b.Fatal(n)
 	}
 }
