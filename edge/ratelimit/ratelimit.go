@@ -4,19 +4,19 @@
 // the Limiter is made, however many addresses send requests.
 //
 // Clients are IPv4 addresses and IPv6 /64 prefixes: a /64 is what one
-// subscriber or host gets, and a bucket per IPv6 address
-// would let one host have 2^64 of them. IPv4-mapped IPv6 addresses
-// count as their IPv4 address.
+// subscriber or host gets, and a bucket per IPv6 address would give one
+// host 2^64 of them. IPv4-mapped IPv6 addresses count as their IPv4
+// address.
 //
-// Buckets live in a fixed, set-associative table of MaxClients slots:
-// a client's keyed hash picks a set of 8 slots, and a new client takes
-// the slot in its set whose bucket holds the most tokens, which is an
-// idle (full) bucket whenever there is one: forgetting a full bucket
-// loses nothing, since a new client starts full. Only when every bucket
-// in a set is partly drained is real state lost, and then a client may
-// burst again after being evicted; that costs a flood of fresh
-// addresses far more than it gains it. The hash is seeded per Limiter,
-// so no one can aim addresses at one set to evict a chosen client.
+// Buckets live in a fixed, set-associative table of MaxClients slots: a
+// client's keyed hash picks a set of 8 slots (each with its own lock),
+// and a new client takes the slot in its set whose bucket holds the most
+// tokens. That is an idle, full bucket whenever there is one, and
+// forgetting a full bucket loses nothing, since a new client starts
+// full. Only when every bucket in the set is partly drained is state
+// lost, and then the least drained client's: it may get up to a burst
+// more than its rate. The hash is seeded per Limiter, so no one can aim
+// addresses at one set to evict a chosen client.
 package ratelimit
 
 import (
