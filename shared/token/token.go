@@ -223,6 +223,7 @@ func (v *Verifier) Verify(tok, path, clientIP string, now time.Time) error {
 	}
 	s := v.pool.Get().(*scratch)
 	err := verify(s, tok, path, clientIP, now)
+	s.p = parsed{} // holds views into the request's memory
 	v.pool.Put(s)
 	return err
 }
