@@ -41,8 +41,10 @@ type Options struct {
 	// MaxEntryBytes is the largest file (header and body) stored; larger
 	// entries are refused. Default 32 MiB.
 	MaxEntryBytes int64
-	// MaxEntries bounds the index, which costs about 100 bytes of RAM an
-	// entry. Default maxBytes/16 KiB, at least 1024.
+	// MaxEntries bounds the index, which costs about 130 bytes of RAM an
+	// entry. Default maxBytes/16 KiB, at least 1024: that is at most 0.8%
+	// of the disk cap in RAM, and a disk of entries much smaller than
+	// 16 KiB fills by count before it fills by bytes.
 	MaxEntries int
 	// Writers is the number of goroutines writing SetAsync's entries.
 	// Default 2.
@@ -187,8 +189,10 @@ func (t *Tier) Get(h uint64, key []byte) (e *cache.Entry, expires time.Time, ok 
 	}
 	e, exp, err := t.read(h, m.size)
 	if err != nil {
-		// Gone or damaged: forget it, unless it was rewritten meanwhile.
-		if t.drop(h, m.gen) {
+		// Gone, short or damaged: forget it, unless it was rewritten
+		// meanwhile. Other errors (out of file descriptors) say nothing
+		// about the file.
+		if lost(err) && t.drop(h, m.gen) {
 			t.stats.corrupt.Add(1)
 		}
 		t.stats.misses.Add(1)
@@ -226,26 +230,32 @@ func (t *Tier) read(h uint64, size uint32) (*cache.Entry, int64, error) {
 	return decode(b)
 }
 
+// lost tells a read error that condemns the file.
+func lost(err error) bool {
+	return errors.Is(err, errCorrupt) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.Is(err, fs.ErrNotExist)
+}
+
 // drop removes h from the index (and its file) if it is still generation
 // gen.
 func (t *Tier) drop(h uint64, gen uint32) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if m, ok := t.lru.Peek(h); ok && m.gen == gen {
+	if m, ok := t.lru.Peek(h); ok && m.gen == gen && !t.closed {
 		return t.lru.Remove(h)
 	}
 	return false
 }
 
 // Hot reports whether h's entry has had Options.PromoteAfter disk hits
-// since it was written: the caller's cue to promote it to RAM. One hit is
-// not enough, so that a single request for a cold image does not push
-// others out of RAM.
+// since it was written, and has not expired: the caller's cue to promote
+// it to RAM. One hit is not enough, so that a single request for a cold
+// image does not push others out of RAM.
 func (t *Tier) Hot(h uint64) bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	m, ok := t.lru.Peek(h)
-	return ok && int(m.hits) >= t.opts.PromoteAfter
+	t.mu.Unlock()
+	return ok && int(m.hits) >= t.opts.PromoteAfter && (m.expires == 0 || time.Now().UnixNano() < m.expires)
 }
 
 // Set stores e under h until expires (zero: no expiry), replacing what h
@@ -391,10 +401,13 @@ func (t *Tier) write() {
 	}
 }
 
-// Delete removes h's entry.
+// Delete removes h's entry. After Close it does nothing: the directory
+// may be another tier's by then.
 func (t *Tier) Delete(h uint64) {
 	t.mu.Lock()
-	t.lru.Remove(h)
+	if !t.closed {
+		t.lru.Remove(h)
+	}
 	t.mu.Unlock()
 }
 
