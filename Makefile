@@ -101,7 +101,7 @@ bench-s3: setup $(S3_SERVER) ## upload throughput and derivative lookups on MinI
 # Every fuzz target, as <package dir>:<target>.
 FUZZ_TARGETS := shared/transform:FuzzParse shared/urlapi:FuzzParse shared/safehttp:FuzzCheckURL \
 	shared/safehttp:FuzzForbiddenForms origin/chunk:FuzzParseContentRange origin/upload:FuzzParseForm \
-	shared/token:FuzzParse edge/referrer:FuzzAllowed
+	shared/token:FuzzParse edge/referrer:FuzzAllowed edge/disk:FuzzDecodeHeader
 
 fuzz: setup ## run every fuzz target for FUZZTIME (default 60s) each, and keep what it found in testdata
 	@for pt in $(FUZZ_TARGETS); do \
