@@ -64,6 +64,7 @@ type originNode struct {
 	opsAddr        string
 	done           chan error
 	stopBackground context.CancelFunc
+	stopped        bool // shut down already (tests)
 }
 
 func startOrigin(ctx context.Context, oc config.Origin, log *slog.Logger) (*originNode, error) {
