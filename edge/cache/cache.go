@@ -45,7 +45,10 @@ func New(maxBytes int64) (*Cache, error) {
 		MaxCost:            maxBytes,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
-		Metrics:            true,
+		// No ristretto metrics: nothing reads them, and each Get would
+		// pay an atomic add on a counter that every core serving the
+		// same hot key writes to.
+		Metrics: false,
 	})
 	if err != nil {
 		return nil, err
