@@ -185,3 +185,11 @@ func TestValidatePublicIDText(t *testing.T) {
 		t.Errorf("a UTF-8 public_id: %v", err)
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	var r Request
+	path := "/demo/image/upload/w_300,c_scale/v1700000000/folder/sample.jpg"
+	for b.Loop() {
+		_ = Parse(path, &r)
+	}
+}
