@@ -1,6 +1,7 @@
 package urlapi
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/refract-cdn/refract/shared/clderr"
@@ -156,7 +157,32 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) returned an invalid public_id %q", path, r.PublicID)
 		}
 		_ = r.AppendToSign(nil)
+		checkPlainID(t, path)
 	})
+}
+
+// checkPlainID: the fast path accepts only what the slow path would,
+// unchanged.
+func checkPlainID(t *testing.T, id string) {
+	t.Helper()
+	if plainID(id) && (ValidatePublicID(id) != nil || strings.ContainsAny(id, "%+")) {
+		t.Fatalf("plainID accepts %q, which decodeID would change or refuse", id)
+	}
+}
+
+func TestPlainID(t *testing.T) {
+	for _, id := range []string{"sample", "folder/sample", "a/b/c.d-e_f~g h", strings.Repeat("x", 240)} {
+		if !plainID(id) {
+			t.Errorf("plainID(%q) = false", id)
+		}
+	}
+	for _, id := range []string{"", "/a", "a/", "a//b", "./a", "a/..", "a%20b", "a+b", "a?b", "a#b", `a\b`,
+		"a<b", "a>b", "a&b", "a\x01b", "a\x7fb", "caf\u00e9", strings.Repeat("x", 241), strings.Repeat("x/", 128) + "x"} {
+		checkPlainID(t, id)
+		if plainID(id) {
+			t.Errorf("plainID(%q) = true", id)
+		}
+	}
 }
 
 func TestPath(t *testing.T) {
