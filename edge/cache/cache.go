@@ -11,7 +11,9 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 )
 
-// Entry is a cached response. It is immutable once stored.
+// Entry is a cached response. It is immutable once stored. Its string
+// fields are written to responses as they are, on every hit, so they
+// must be valid header values: no CR or LF.
 type Entry struct {
 	Key          []byte // the derivative's identity (derivative.AppendKey)
 	Body         []byte

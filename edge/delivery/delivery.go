@@ -52,6 +52,7 @@ func BanTTL(cfg Config) time.Duration {
 // Server serves delivery URLs.
 type Server struct {
 	cfg          Config
+	txs          *txCache
 	flight       flight.Group[uint64, *cache.Entry]
 	states       sync.Pool
 	unversioned  string // Cache-Control of unversioned URLs
@@ -70,6 +71,7 @@ func New(cfg Config) *Server {
 	}, []string{"cache"})
 	s := &Server{
 		cfg:         cfg,
+		txs:         newTxCache(),
 		unversioned: "public, max-age=" + strconv.Itoa(int(cfg.MaxAge/time.Second)),
 		hits:        requests.WithLabelValues("hit"),
 		misses:      requests.WithLabelValues("miss"),
@@ -92,12 +94,18 @@ func New(cfg Config) *Server {
 
 // state is the per-request scratch space, pooled so hits allocate nothing.
 type state struct {
-	req     urlapi.Request
-	chain   transform.Chain
-	canon   []byte
-	key     []byte
-	buf     []byte
-	dprAuto bool // the chain's dpr_auto was resolved from client hints
+	req urlapi.Request
+	// chain is req.Tx parsed when parsed is set: a txCache hit skips the
+	// parse, and only a miss needs the chain itself.
+	chain  transform.Chain
+	parsed bool
+	// canon is the canonical transformation: canonBuf, or a txCache
+	// entry's, which must not be written to.
+	canon    []byte
+	canonBuf []byte
+	key      []byte
+	buf      []byte
+	dprAuto  bool // the chain's dpr_auto was resolved from client hints
 }
 
 // Handle is the fasthttp handler.
@@ -132,32 +140,45 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	if !ok {
 		return clderr.NotFound("Unknown cloud - %s", r.Cloud)
 	}
-	if err := transform.Parse(r.Tx, &st.chain); err != nil {
+	txFormat, err := s.canonical(st, &ctx.Request.Header)
+	if err != nil {
 		return err
 	}
 	if err := s.authorize(st, &c); err != nil {
 		return err
 	}
-	if r.ResourceType == urlapi.Raw && !st.chain.Empty() {
+	// A transformation parses to a chain of at least one component, so
+	// Tx != "" is !chain.Empty().
+	if r.ResourceType == urlapi.Raw && r.Tx != "" {
 		return errRawTx
 	}
-	st.dprAuto = resolveDPR(&st.chain, &ctx.Request.Header)
-	st.canon = st.chain.AppendCanonical(st.canon[:0])
-	f := derivative.OutputFormat(r, &st.chain)
+	f := txFormat // derivative.OutputFormat: the chain's f_, else the extension's
+	if f == format.Unknown {
+		f = r.Format()
+	}
 	var acc format.Accepts
 	if f == format.Auto {
-		acc = format.ParseAccept(ctx.Request.Header.Peek(fasthttp.HeaderAccept))
+		acc = format.ParseAccept(peek(&ctx.Request.Header, hAccept))
 	}
 	st.key = derivative.AppendKey(st.key[:0], r, st.canon, f, acc)
 	h := derivative.Hash(st.key)
 	if e := s.cfg.Cache.Get(h, st.key); e != nil && !s.banned(e) {
 		s.hits.Inc()
-		s.write(ctx, e, "HIT", st.dprAuto)
+		s.write(ctx, e, xCacheHit, timingHit, st.dprAuto)
 		age := max(0, time.Now().UnixNano()-e.Stored) / int64(time.Second)
 		st.buf = strconv.AppendInt(st.buf[:0], age, 10)
-		ctx.Response.Header.SetBytesV(fasthttp.HeaderAge, st.buf)
+		ctx.Response.Header.SetCanonical(hAge, st.buf)
 		return nil
 	}
+	if !st.parsed {
+		// The miss path needs the chain's flags. A txCache entry never
+		// has a dpr_auto, so there is nothing to resolve.
+		if err := transform.Parse(r.Tx, &st.chain); err != nil {
+			return err
+		}
+		st.parsed = true
+	}
+	start := time.Now()
 	e, err, shared := s.flight.Do(h, func() (*cache.Entry, error) {
 		return s.fetch(st, f, acc, h)
 	})
@@ -172,8 +193,42 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 		return err
 	}
 	s.misses.Inc()
-	s.write(ctx, e, "MISS", st.dprAuto)
+	// What this request waited for the origin, coalesced or not.
+	st.buf = append(st.buf[:0], "cdn-cache;desc=MISS, origin;dur="...)
+	st.buf = strconv.AppendFloat(st.buf, float64(time.Since(start).Microseconds())/1000, 'f', -1, 64)
+	s.write(ctx, e, xCacheMiss, st.buf, st.dprAuto)
 	return nil
+}
+
+// canonical sets st.canon to the canonical form of the request's
+// transformation, with any dpr_auto resolved from the client's hints,
+// and returns the chain's f_ (format.Unknown without one).
+func (s *Server) canonical(st *state, h *fasthttp.RequestHeader) (format.Format, error) {
+	tx := st.req.Tx
+	st.parsed, st.dprAuto = false, false
+	if tx == "" {
+		st.chain.Reset()
+		st.parsed, st.canon = true, nil
+		return format.Unknown, nil
+	}
+	if t := s.txs.get(tx); t != nil {
+		st.canon = t.canon
+		return t.format, nil
+	}
+	if err := transform.Parse(tx, &st.chain); err != nil {
+		return format.Unknown, err
+	}
+	st.parsed = true
+	st.dprAuto = resolveDPR(&st.chain, h)
+	st.canonBuf = st.chain.AppendCanonical(st.canonBuf[:0])
+	st.canon = st.canonBuf
+	f := st.chain.Format()
+	if !st.dprAuto {
+		// A resolved dpr_auto's canonical form is the request's, not the
+		// URL's: those chains are parsed every time.
+		s.txs.put(tx, st.canon, f)
+	}
+	return f, nil
 }
 
 // authorize checks s--SIG-- when present and requires it where the
@@ -190,7 +245,7 @@ func (s *Server) authorize(st *state, c *cloud.Cloud) error {
 	switch {
 	case r.Type == urlapi.Authenticated:
 		return errUnsigned
-	case r.Type == urlapi.Private && st.chain.Empty():
+	case r.Type == urlapi.Private && r.Tx == "":
 		return errUnsigned
 	}
 	return nil
@@ -245,8 +300,8 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 	e := &cache.Entry{
 		Key:          append([]byte(nil), st.key...),
 		Body:         resp.Body,
-		ContentType:  resp.ContentType,
-		ETag:         resp.ETag,
+		ContentType:  headerValue(resp.ContentType),
+		ETag:         headerValue(resp.ETag),
 		CacheControl: immutable,
 		Asset:        asset,
 		Stored:       start.UnixNano(), // before the fetch: a purge during it still bans the entry
@@ -264,7 +319,7 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 	if resp.Error != "" {
 		// A d_ default image stands in for a missing asset, which may be
 		// uploaded at any time: never immutable.
-		e.Error = resp.Error
+		e.Error = headerValue(resp.Error)
 		e.CacheControl, ttl = s.unversioned, s.cfg.MaxAge
 	}
 	if st.chain.Flags()&transform.FlagAttachment != 0 {
@@ -276,30 +331,66 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 	return e, nil
 }
 
-// write answers with e. hints says the request's dpr_auto was resolved
-// from client hints: entries are shared with the explicit dpr_ they
-// resolved to, so that Vary is the request's, not the entry's.
-func (s *Server) write(ctx *fasthttp.RequestCtx, e *cache.Entry, outcome string, hints bool) {
+// write answers with e. xCache and timing are the X-Cache and
+// Server-Timing values of the outcome. hints says the request's dpr_auto
+// was resolved from client hints: entries are shared with the explicit
+// dpr_ they resolved to, so that Vary is the request's, not the entry's.
+//
+// Keys are set in fasthttp's normal form with SetCanonical, and values
+// as they are (an entry's were made safe when it was built): Set would
+// copy and normalise every key and copy and scan every value, on every
+// hit.
+func (s *Server) write(ctx *fasthttp.RequestCtx, e *cache.Entry, xCache, timing []byte, hints bool) {
 	h := &ctx.Response.Header
-	h.Set("X-Cache", outcome)
-	h.Set(fasthttp.HeaderCacheControl, e.CacheControl)
-	h.Set(fasthttp.HeaderETag, e.ETag)
-	h.Set(fasthttp.HeaderAccessControlAllowOrigin, "*")
+	h.SetCanonical(hXCache, xCache)
+	h.SetCanonical(hServerTiming, timing)
+	h.SetCanonical(hCacheControl, s2b(e.CacheControl))
+	h.SetCanonical(hETag, s2b(e.ETag))
+	h.SetCanonical(hAllowOrigin, star)
+	h.SetCanonical(hTimingOrigin, star)
 	if e.Vary != "" || hints {
-		h.Set(fasthttp.HeaderVary, vary(e.Vary != "", hints))
+		h.SetCanonical(hVary, s2b(vary(e.Vary != "", hints)))
 	}
 	if e.Disposition != "" {
-		h.Set(fasthttp.HeaderContentDisposition, e.Disposition)
+		h.SetCanonical(hDisposition, s2b(e.Disposition))
 	}
 	if e.Error != "" {
-		h.Set("X-Cld-Error", e.Error)
+		h.SetCanonical(hCldError, s2b(e.Error))
 	}
 	h.SetContentType(e.ContentType)
-	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.ETag) {
+	req := &ctx.Request.Header
+	// If-None-Match is evaluated before Range (RFC 9110 13.2.2).
+	if inm := peek(req, hIfNoneMatch); len(inm) > 0 && etagMatches(inm, e.ETag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
-	ctx.Response.SetBodyRaw(e.Body)
+	body := e.Body
+	if spec := peek(req, hRange); len(spec) > 0 && ifRange(peek(req, hIfRange), e.ETag) {
+		// HEAD is answered as GET would be, as nginx and net/http do;
+		// fasthttp leaves out the body.
+		switch start, end, res := byteRange(spec, len(body)); res {
+		case rangeSatisfiable:
+			ctx.SetStatusCode(fasthttp.StatusPartialContent)
+			h.SetContentRange(start, end, len(body))
+			body = body[start : end+1]
+		case rangeUnsatisfiable:
+			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+			unsatisfiable(ctx, len(body))
+			return
+		}
+	}
+	h.SetCanonical(hAcceptRanges, bytesUnit)
+	ctx.Response.SetBodyRaw(body)
+}
+
+// unsatisfiable finishes a 416: no body, the size in Content-Range, and
+// never stored, since a cache that keys on the URL alone could answer a
+// request without Range with it. It is rare, so it may allocate.
+func unsatisfiable(ctx *fasthttp.RequestCtx, size int) {
+	h := &ctx.Response.Header
+	h.SetCanonical(hCacheControl, noStore)
+	h.Set(fasthttp.HeaderContentRange, "bytes */"+strconv.Itoa(size))
+	ctx.Response.ResetBody()
 }
 
 // etagMatches implements If-None-Match: a list of entity tags, or "*".
@@ -330,6 +421,7 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) {
 	h.Set("X-Cld-Error", clderr.Message(err))
 	h.Set("X-Cache", "MISS") // errors are never served from the cache
 	h.Set(fasthttp.HeaderAccessControlAllowOrigin, "*")
+	h.Set(fasthttp.HeaderTimingAllowOrigin, "*")
 	h.Set("Access-Control-Expose-Headers", "X-Cld-Error")
 	switch status {
 	case fasthttp.StatusBadRequest, fasthttp.StatusNotFound:
