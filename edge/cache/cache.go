@@ -43,9 +43,14 @@ func New(maxBytes int64) (*Cache, error) {
 	// Ten counters per expected entry, assuming entries of ~16 KiB.
 	counters := max(100_000, 10*maxBytes/(16<<10))
 	c, err := ristretto.NewCache(&ristretto.Config[uint64, *Entry]{
-		NumCounters:        counters,
-		MaxCost:            maxBytes,
-		BufferItems:        64,
+		NumCounters: counters,
+		MaxCost:     maxBytes,
+		// Gets are batched per P before ristretto's policy goroutine
+		// counts them, and the Get that fills a batch wakes that
+		// goroutine, a futex call and a scheduler round trip. Batches
+		// of 256 rather than the usual 64 do that a quarter as often;
+		// the counts are the same, only later.
+		BufferItems:        256,
 		IgnoreInternalCost: true,
 		// No ristretto metrics: nothing reads them, and each Get would
 		// pay an atomic add on a counter that every core serving the
