@@ -86,6 +86,7 @@ func New(cfg Config) *Server {
 	}
 	requests.WithLabelValues("stale") // exported at zero until stale serving exists
 	s.states.New = func() any { return new(state) }
+	startClock()
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(requests, s.coalesced, s.originTime)
 	}
@@ -165,7 +166,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	if e := s.cfg.Cache.Get(h, st.key); e != nil && !s.banned(e) {
 		s.hits.Inc()
 		s.write(ctx, e, xCacheHit, timingHit, st.dprAuto)
-		age := max(0, time.Now().UnixNano()-e.Stored) / int64(time.Second)
+		age := max(0, coarseNow()-e.Stored) / int64(time.Second)
 		st.buf = strconv.AppendInt(st.buf[:0], age, 10)
 		ctx.Response.Header.SetCanonical(hAge, st.buf)
 		return nil

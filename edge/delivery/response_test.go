@@ -20,6 +20,7 @@ import (
 	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/derivative"
 	"github.com/refract-cdn/refract/shared/transform"
+	"github.com/refract-cdn/refract/shared/urlapi"
 )
 
 const plainPath = "/demo/image/upload/w_300,c_scale/v1700000000/folder/sample.jpg"
@@ -362,4 +363,31 @@ func TestTxCache(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestAge: Age counts whole seconds since the entry was stored, from the
+// coarse clock.
+func TestAge(t *testing.T) {
+	s := primed(t, plainPath, "")
+	ctx := newCtx()
+	for _, c := range []struct {
+		ago  time.Duration
+		want string
+	}{{-time.Second, "0"}, {0, "0"}, {5900 * time.Millisecond, "5"}, {time.Hour + 900*time.Millisecond, "3600"}} {
+		var r urlapi.Request
+		urlapi.Parse(plainPath, &r)
+		var ch transform.Chain
+		transform.Parse(r.Tx, &ch)
+		key := derivative.AppendKey(nil, &r, ch.AppendCanonical(nil), derivative.OutputFormat(&r, &ch), 0)
+		s.cfg.Cache.Set(derivative.Hash(key), &cache.Entry{
+			Key: key, Body: []byte("x"), ETag: `"a"`, CacheControl: immutable, Stored: time.Now().Add(-c.ago).UnixNano(),
+		}, 0)
+		get(s, ctx, "GET", plainPath)
+		if got := string(ctx.Response.Header.Peek("Age")); got != c.want {
+			t.Errorf("stored %v ago: Age %q, want %q", c.ago, got, c.want)
+		}
+	}
+	if d := time.Now().UnixNano() - coarseNow(); d < 0 || d > int64(time.Second) {
+		t.Errorf("the coarse clock is %v behind", time.Duration(d))
+	}
 }
