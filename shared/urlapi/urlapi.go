@@ -56,10 +56,13 @@ func (t Type) String() string { return typeNames[t%4] }
 
 // ParseType maps a delivery type name to a Type.
 func ParseType(s string) (Type, bool) {
-	for i, n := range typeNames {
-		if n != "" && n == s {
-			return Type(i), true
-		}
+	switch s { // typeNames, as a switch: it is on the hit path
+	case "upload":
+		return Upload, true
+	case "private":
+		return Private, true
+	case "authenticated":
+		return Authenticated, true
 	}
 	return 0, false
 }
@@ -227,7 +230,8 @@ func parseAfterCloud(rest string, r *Request) error {
 		return err
 	}
 	r.PublicID = pid
-	if r.Ext != "" && format.FromExt(r.Ext) == format.Unknown {
+	// Only an SEO suffix's extension is unchecked by now.
+	if seo && r.Ext != "" && format.FromExt(r.Ext) == format.Unknown {
 		return clderr.BadRequest("Invalid extension - %s", r.Ext)
 	}
 	return nil
@@ -292,13 +296,21 @@ func validCloud(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !cloudByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// cloudByte is what a cloud name is made of: ASCII letters, digits, '-'
+// and '_'.
+var cloudByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+	}
+	return t
+}()
 
 // decodeID undoes the SDKs' escaping of a public_id (percent escapes, and
 // "+" for a space) and refuses ids no store should see.
