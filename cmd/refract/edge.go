@@ -13,11 +13,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/refract-cdn/refract/edge/ban"
 	"github.com/refract-cdn/refract/edge/cache"
 	"github.com/refract-cdn/refract/edge/delivery"
+	"github.com/refract-cdn/refract/edge/disk"
 	"github.com/refract-cdn/refract/edge/forward"
 	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/config"
@@ -57,6 +59,7 @@ type edgeNode struct {
 	cfg      config.Edge
 	ops      *ops.Ops
 	cache    *cache.Cache
+	disk     *disk.Tier
 	pool     *forward.Pool
 	server   *fasthttp.Server
 	opsrv    *http.Server
@@ -88,9 +91,26 @@ func startEdge(ctx context.Context, ec config.Edge, log *slog.Logger) (*edgeNode
 	n.stopPool = cancel
 	n.pool.Start(poolCtx)
 
+	access, err := delivery.NewAccess(ec.Clouds, ec.RateLimit.Rate, ec.RateLimit.Burst, ec.RateLimit.MaxClients)
+	if err != nil {
+		n.close()
+		return nil, err
+	}
+	if ec.Cache.DiskDir != "" {
+		if n.disk, err = disk.Open(ec.Cache.DiskDir, ec.Cache.DiskBytes, disk.Options{}); err != nil {
+			n.close()
+			return nil, fmt.Errorf("disk tier: %w", err)
+		}
+		registerDiskMetrics(n.ops.Registry, n.disk)
+	}
+	n.ops.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "refract_edge_cache_bytes", Help: "Bytes held by a cache tier.", ConstLabels: prometheus.Labels{"tier": "ram"},
+	}, func() float64 { return float64(n.cache.Used()) }))
 	dcfg := delivery.Config{
-		Clouds: cloud.NewRegistry(ec.Clouds...), Cache: n.cache, Origin: n.pool,
-		MaxAge: ec.Cache.MaxAge, ImmutableTTL: ec.Cache.ImmutableTTL, Registerer: n.ops.Registry,
+		Clouds: cloud.NewRegistry(ec.Clouds...), Cache: n.cache, Origin: n.pool, Disk: n.disk, Access: access,
+		MaxAge: ec.Cache.MaxAge, ImmutableTTL: ec.Cache.ImmutableTTL, NegativeTTL: ec.Cache.NegativeTTL,
+		StaleWhileRevalidate: ec.Cache.StaleWhileRevalidate, StaleIfError: ec.Cache.StaleIfError,
+		Registerer: n.ops.Registry,
 	}
 	dcfg.Bans = ban.New(delivery.BanTTL(dcfg))
 	dl := delivery.New(dcfg)
@@ -126,6 +146,28 @@ func (n *edgeNode) close() {
 	n.stopPool()
 	n.pool.Close()
 	n.cache.Close()
+	if n.disk != nil {
+		n.disk.Close()
+	}
+}
+
+// registerDiskMetrics exports the disk tier's counters and size.
+func registerDiskMetrics(reg prometheus.Registerer, t *disk.Tier) {
+	counter := func(name, help string, v func(disk.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(t.Stats())) })
+	}
+	reg.MustRegister(
+		counter("refract_edge_disk_hits_total", "Disk tier hits.", func(s disk.Stats) uint64 { return s.Hits }),
+		counter("refract_edge_disk_misses_total", "Disk tier misses.", func(s disk.Stats) uint64 { return s.Misses }),
+		counter("refract_edge_disk_corrupt_total", "Disk entries refused by their checksum.", func(s disk.Stats) uint64 { return s.Corrupt }),
+		counter("refract_edge_disk_writes_total", "Disk tier writes.", func(s disk.Stats) uint64 { return s.Writes }),
+		counter("refract_edge_disk_dropped_total", "Disk writes dropped because the writers were behind.", func(s disk.Stats) uint64 { return s.Dropped }),
+		counter("refract_edge_disk_evictions_total", "Disk tier evictions.", func(s disk.Stats) uint64 { return s.Evictions }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "refract_edge_cache_bytes", Help: "Bytes held by a cache tier.", ConstLabels: prometheus.Labels{"tier": "disk"},
+		}, func() float64 { return float64(t.Used()) }),
+	)
 }
 
 func (n *edgeNode) shutdown() error {

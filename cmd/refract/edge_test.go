@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cloudinary/cloudinary-go/v2"
 	"github.com/cloudinary/cloudinary-go/v2/api/uploader"
@@ -68,7 +73,8 @@ func startFleet(t *testing.T, origins int, mod func(*config.Edge)) *fleet {
 	}
 	f.edge = e
 	t.Cleanup(func() {
-		if err := e.shutdown(); err != nil {
+		// The test may have replaced (restarted) the edge.
+		if err := f.edge.shutdown(); err != nil {
 			t.Errorf("edge shutdown: %v", err)
 		}
 	})
@@ -134,4 +140,142 @@ func TestEdgeOriginFailover(t *testing.T) {
 func originMetric(t *testing.T, n *originNode, sample string) int {
 	t.Helper()
 	return metricAt(t, "http://"+n.opsAddr+"/metrics", sample)
+}
+
+// deriveRequests is how many derive requests an origin answered.
+func deriveRequests(t *testing.T, o *originNode) int {
+	t.Helper()
+	r := fetch(t, "http://"+o.opsAddr+"/metrics")
+	n := 0
+	for _, m := range regexp.MustCompile(`(?m)^refract_derive_requests_total\{outcome="[^"]+"\} (\d+)$`).FindAllSubmatch(r.body, -1) {
+		v, _ := strconv.Atoi(string(m[1]))
+		n += v
+	}
+	return n
+}
+
+func (f *fleet) upload(t *testing.T, id string) {
+	t.Helper()
+	res, err := f.sdk(t, 0).Upload.Upload(context.Background(), bytes.NewReader(testimg.JPEG(testimg.Quadrants(400, 300))), uploader.UploadParams{PublicID: id})
+	if err != nil || res.Error.Message != "" {
+		t.Fatalf("upload: %v %+v", err, res)
+	}
+}
+
+// stale-while-revalidate: an expired entry is served STALE at once, and
+// however many requests see it, exactly one refresh reaches the origin.
+func TestEdgeStaleWhileRevalidate(t *testing.T) {
+	f := startFleet(t, 1, func(e *config.Edge) {
+		e.Cache.MaxAge, e.Cache.StaleWhileRevalidate, e.Cache.StaleIfError = time.Second, time.Minute, 0
+	})
+	f.upload(t, "swr")
+	u := "http://" + f.edge.addr + "/testcloud/image/upload/w_100/swr.jpg" // unversioned: max_age applies
+	expectImage(t, fetch(t, u), format.JPEG, 100, 75)
+	time.Sleep(1300 * time.Millisecond)
+	before := deriveRequests(t, f.origins[0])
+	var wg sync.WaitGroup
+	stale := make(chan string, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := get(u)
+			if err == nil {
+				stale <- fmt.Sprint(r.status, " ", r.header.Get("X-Cache"))
+			}
+		}()
+	}
+	wg.Wait()
+	close(stale)
+	for s := range stale {
+		if s != "200 STALE" && s != "200 HIT" {
+			t.Errorf("a request during revalidation: %s", s)
+		}
+	}
+	waitFor(t, "the refresh", func() bool { return fetch(t, u).header.Get("X-Cache") == "HIT" })
+	if got := deriveRequests(t, f.origins[0]) - before; got != 1 {
+		t.Errorf("%d origin requests while stale, want exactly 1 refresh", got)
+	}
+}
+
+// stale-if-error: with every origin stopped, an expired entry is served
+// STALE instead of an error; a URL never cached fails cleanly.
+func TestEdgeStaleIfError(t *testing.T) {
+	f := startFleet(t, 1, func(e *config.Edge) {
+		e.Cache.MaxAge, e.Cache.StaleWhileRevalidate, e.Cache.StaleIfError = time.Second, 0, time.Hour
+		e.Origin.Timeout = time.Second
+	})
+	f.upload(t, "sie")
+	u := "http://" + f.edge.addr + "/testcloud/image/upload/w_120/sie.jpg"
+	first := fetch(t, u)
+	expectImage(t, first, format.JPEG, 120, 90)
+	shutdownOnce(f.origins[0])
+	time.Sleep(1300 * time.Millisecond)
+	r := fetch(t, u)
+	if r.status != 200 || r.header.Get("X-Cache") != "STALE" || !bytes.Equal(r.body, first.body) {
+		t.Errorf("with the origin down: %d %s (same bytes %v)", r.status, r.header.Get("X-Cache"), bytes.Equal(r.body, first.body))
+	}
+	if r := fetch(t, "http://"+f.edge.addr+"/testcloud/image/upload/w_121/sie.jpg"); r.status != 502 {
+		t.Errorf("a miss with no origin: %d %q", r.status, r.header.Get("X-Cld-Error"))
+	}
+}
+
+// The disk tier keeps hits across a restart, and a corrupted file is a
+// miss (fetched again), never bad bytes.
+func TestEdgeDiskTier(t *testing.T) {
+	dir := t.TempDir()
+	f := startFleet(t, 1, func(e *config.Edge) { e.Cache.DiskDir, e.Cache.DiskBytes = dir, 64<<20 })
+	f.upload(t, "disk")
+	base := "http://" + f.edge.addr + "/testcloud/image/upload/"
+	urls := []string{base + "w_80/disk.jpg", base + "w_160/disk.jpg"}
+	bodies := map[string][]byte{}
+	for _, u := range urls {
+		r := fetch(t, u)
+		w := map[string]int{urls[0]: 80, urls[1]: 160}[u]
+		expectImage(t, r, format.JPEG, w, w*3/4)
+		bodies[u] = r.body
+	}
+	waitFor(t, "the disk writes", func() bool { return f.edge.disk.Len() == 2 })
+	// Restart the edge on the same directory: RAM is empty, disk is not.
+	ec := f.edge.cfg
+	if err := f.edge.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && filepath.Base(p) != "LOCK" {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 2 {
+		t.Fatalf("disk files %v", files)
+	}
+	// Corrupt one entry's body: its last bytes.
+	b, _ := os.ReadFile(files[0])
+	b[len(b)-20] ^= 0xff
+	os.WriteFile(files[0], b, 0o600)
+
+	e, err := startEdge(context.Background(), ec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.edge = e
+	before := deriveRequests(t, f.origins[0])
+	base = "http://" + e.addr + "/testcloud/image/upload/"
+	for i, path := range []string{"w_80/disk.jpg", "w_160/disk.jpg"} {
+		r := fetch(t, base+path)
+		if r.status != 200 || !bytes.Equal(r.body, bodies[urls[i]]) {
+			t.Errorf("%s after the restart: %d, same bytes %v", path, r.status, bytes.Equal(r.body, bodies[urls[i]]))
+		}
+	}
+	if got := deriveRequests(t, f.origins[0]) - before; got != 1 {
+		t.Errorf("%d origin requests after the restart, want 1 (the corrupted entry)", got)
+	}
+	if hits := metricAt(t, "http://"+e.opsAddr+"/metrics", `refract_edge_requests_total{cache="hit_disk"}`); hits != 1 {
+		t.Errorf("%d disk hits, want 1", hits)
+	}
+	if c := metricAt(t, "http://"+e.opsAddr+"/metrics", "refract_edge_disk_corrupt_total"); c != 1 {
+		t.Errorf("%d corrupt entries counted, want 1", c)
+	}
 }

@@ -6,6 +6,7 @@ package cache
 
 import (
 	"bytes"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -25,6 +26,13 @@ type Entry struct {
 	Error        string // X-Cld-Error on a success: a d_ default image was delivered
 	Asset        uint64 // hash of the asset identity, for purges
 	Stored       int64  // unix nanoseconds
+	// Expires ends the entry's freshness (unix nanoseconds); after it the
+	// entry may still be served stale within the edge's stale windows.
+	Expires int64
+	// Status is 0 for a 200; a negative-cached 404 carries 404 and Error.
+	Status int
+	// refreshing is set by the one request that revalidates a stale entry.
+	refreshing atomic.Bool
 }
 
 // overhead approximates an entry's bookkeeping beyond its bytes.
@@ -86,3 +94,11 @@ func (c *Cache) Used() int64 { return c.c.MaxCost() - c.c.RemainingCost() }
 
 // Close stops the cache's goroutines.
 func (c *Cache) Close() { c.c.Close() }
+
+// StartRefresh reports whether the caller is the first to revalidate e:
+// stale-while-revalidate refreshes an entry once, however many requests
+// see it stale.
+func (e *Entry) StartRefresh() bool { return e.refreshing.CompareAndSwap(false, true) }
+
+// EndRefresh lets another request revalidate e after a failed refresh.
+func (e *Entry) EndRefresh() { e.refreshing.Store(false) }

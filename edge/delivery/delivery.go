@@ -15,6 +15,7 @@ import (
 
 	"github.com/refract-cdn/refract/edge/ban"
 	"github.com/refract-cdn/refract/edge/cache"
+	"github.com/refract-cdn/refract/edge/disk"
 	"github.com/refract-cdn/refract/edge/forward"
 	"github.com/refract-cdn/refract/shared/bus"
 	"github.com/refract-cdn/refract/shared/clderr"
@@ -41,7 +42,19 @@ type Config struct {
 	// the asset's: clients are told a year, but purges (bans) must
 	// outlive every entry they cover, so the edge keeps them less.
 	ImmutableTTL time.Duration
-	Registerer   prometheus.Registerer
+	// NegativeTTL is how long a 404 is remembered; 0 forgets it.
+	NegativeTTL time.Duration
+	// StaleWhileRevalidate serves an expired entry this long past its
+	// freshness while one background request refreshes it;
+	// StaleIfError serves it this long while the origins fail.
+	StaleWhileRevalidate time.Duration
+	StaleIfError         time.Duration
+	// Disk is the second tier; nil keeps everything in RAM.
+	Disk *disk.Tier
+	// Access holds tokens, referrer lists and the rate limit; nil allows
+	// everything the URL's signature rules allow.
+	Access     *Access
+	Registerer prometheus.Registerer
 }
 
 // BanTTL is how long a purge must be remembered under cfg.
@@ -57,6 +70,9 @@ type Server struct {
 	states       sync.Pool
 	unversioned  string // Cache-Control of unversioned URLs
 	hits, misses prometheus.Counter
+	diskHits     prometheus.Counter
+	stale        prometheus.Counter
+	limited      prometheus.Counter
 	errors       prometheus.Counter
 	coalesced    prometheus.Counter
 	originTime   prometheus.Histogram
@@ -76,6 +92,9 @@ func New(cfg Config) *Server {
 		hits:        requests.WithLabelValues("hit"),
 		misses:      requests.WithLabelValues("miss"),
 		errors:      requests.WithLabelValues("error"),
+		diskHits:    requests.WithLabelValues("hit_disk"),
+		stale:       requests.WithLabelValues("stale"),
+		limited:     requests.WithLabelValues("rate_limited"),
 		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "refract_edge_coalesced_total", Help: "Misses that waited on another request's origin fetch.",
 		}),
@@ -84,7 +103,6 @@ func New(cfg Config) *Server {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 		}),
 	}
-	requests.WithLabelValues("stale") // exported at zero until stale serving exists
 	s.states.New = func() any { return new(state) }
 	startClock()
 	if cfg.Registerer != nil {
@@ -107,6 +125,9 @@ type state struct {
 	key      []byte
 	buf      []byte
 	dprAuto  bool // the chain's dpr_auto was resolved from client hints
+	// path and hdr are the request's, for a background refresh to copy.
+	path []byte
+	hdr  *fasthttp.RequestHeader
 }
 
 // Handle is the fasthttp handler.
@@ -114,6 +135,11 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
 		s.fail(ctx, errMethod)
+		return
+	}
+	if err := s.cfg.Access.allowClient(ctx); err != nil {
+		s.limited.Inc()
+		s.fail(ctx, err)
 		return
 	}
 	st := s.states.Get().(*state)
@@ -133,7 +159,8 @@ var (
 func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	// The path as sent: fasthttp's decoded Path() would hide escapes
 	// that are part of the signed string.
-	if err := urlapi.Parse(b2s(ctx.URI().PathOriginal()), &st.req); err != nil {
+	st.path, st.hdr = ctx.URI().PathOriginal(), &ctx.Request.Header
+	if err := urlapi.Parse(b2s(st.path), &st.req); err != nil {
 		return err
 	}
 	r := &st.req
@@ -141,35 +168,48 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	if !ok {
 		return clderr.NotFound("Unknown cloud - %s", r.Cloud)
 	}
-	txFormat, err := s.canonical(st, &ctx.Request.Header)
+	if err := s.cfg.Access.allowReferrer(ctx, c.Name); err != nil {
+		return err
+	}
+	txFormat, err := s.canonical(st, st.hdr)
 	if err != nil {
 		return err
 	}
 	if err := s.authorize(st, &c); err != nil {
-		return err
+		if err != errUnsigned || r.Type != urlapi.Authenticated {
+			return err
+		}
+		// An authenticated asset may instead carry a token.
+		if err := s.cfg.Access.allowToken(ctx, c.Name); err != nil {
+			return err
+		}
 	}
 	// A transformation parses to a chain of at least one component, so
 	// Tx != "" is !chain.Empty().
 	if r.ResourceType == urlapi.Raw && r.Tx != "" {
 		return errRawTx
 	}
-	f := txFormat // derivative.OutputFormat: the chain's f_, else the extension's
-	if f == format.Unknown {
-		f = r.Format()
-	}
-	var acc format.Accepts
-	if f == format.Auto {
-		acc = format.ParseAccept(peek(&ctx.Request.Header, hAccept))
-	}
-	st.key = derivative.AppendKey(st.key[:0], r, st.canon, f, acc)
+	f, acc := s.negotiate(st, txFormat)
 	h := derivative.Hash(st.key)
-	if e := s.cfg.Cache.Get(h, st.key); e != nil && !s.banned(e) {
+	now := coarseNow()
+	e := s.cfg.Cache.Get(h, st.key)
+	if e != nil && s.banned(e) {
+		e = nil
+	}
+	if e == nil && s.cfg.Disk != nil {
+		e = s.fromDisk(h, st.key)
+	}
+	if e != nil && now < e.Expires {
 		s.hits.Inc()
-		s.write(ctx, e, xCacheHit, timingHit, st.dprAuto)
-		age := max(0, coarseNow()-e.Stored) / int64(time.Second)
-		st.buf = strconv.AppendInt(st.buf[:0], age, 10)
-		ctx.Response.Header.SetCanonical(hAge, st.buf)
-		return nil
+		return s.serveEntry(ctx, st, e, xCacheHit, timingHit, now)
+	}
+	if e != nil && now < e.Expires+int64(s.cfg.StaleWhileRevalidate) {
+		// Stale: answer now, and let one request refresh it behind us.
+		if e.StartRefresh() {
+			s.refresh(st, h, e)
+		}
+		s.stale.Inc()
+		return s.serveEntry(ctx, st, e, xCacheStale, timingStale, now)
 	}
 	if !st.parsed {
 		// The miss path needs the chain's flags. A txCache entry never
@@ -180,6 +220,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 		st.parsed = true
 	}
 	start := time.Now()
+	stale := e
 	e, err, shared := s.flight.Do(h, func() (*cache.Entry, error) {
 		return s.fetch(st, f, acc, h)
 	})
@@ -190,8 +231,16 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 			e, err = s.fetch(st, f, acc, h)
 		}
 	}
+	if err != nil && stale != nil && originFailed(err) && now < stale.Expires+int64(s.cfg.StaleIfError) {
+		// stale-if-error: the origins fail, the old bytes still stand.
+		s.stale.Inc()
+		return s.serveEntry(ctx, st, stale, xCacheStale, timingStale, now)
+	}
 	if err != nil {
 		return err
+	}
+	if e.Status == fasthttp.StatusNotFound {
+		return clderr.NotFound("%s", e.Error)
 	}
 	s.misses.Inc()
 	// What this request waited for the origin, coalesced or not.
@@ -199,6 +248,43 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	st.buf = strconv.AppendFloat(st.buf, float64(time.Since(start).Microseconds())/1000, 'f', -1, 64)
 	s.write(ctx, e, xCacheMiss, st.buf, st.dprAuto)
 	return nil
+}
+
+// negotiate picks the output format (the chain's f_, else the
+// extension's; f_auto reads Accept) and sets st.key.
+func (s *Server) negotiate(st *state, txFormat format.Format) (format.Format, format.Accepts) {
+	f := txFormat // derivative.OutputFormat: the chain's f_, else the extension's
+	if f == format.Unknown {
+		f = st.req.Format()
+	}
+	var acc format.Accepts
+	if f == format.Auto {
+		acc = format.ParseAccept(peek(st.hdr, hAccept))
+	}
+	st.key = derivative.AppendKey(st.key[:0], &st.req, st.canon, f, acc)
+	return f, acc
+}
+
+// prepare is what a background refresh redoes of serve on its own
+// state: parse, canonical form, format and key; the request it
+// refreshes for was authorised already.
+func (s *Server) prepare(st *state, path string, hdr *fasthttp.RequestHeader) (format.Format, format.Accepts, error) {
+	st.path, st.hdr = nil, hdr
+	if err := urlapi.Parse(path, &st.req); err != nil {
+		return 0, 0, err
+	}
+	txFormat, err := s.canonical(st, hdr)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !st.parsed {
+		if err := transform.Parse(st.req.Tx, &st.chain); err != nil {
+			return 0, 0, err
+		}
+		st.parsed = true
+	}
+	f, acc := s.negotiate(st, txFormat)
+	return f, acc, nil
 }
 
 // canonical sets st.canon to the canonical form of the request's
@@ -290,14 +376,22 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 	if err != nil {
 		return nil, err
 	}
+	asset := assetHash(st.buf, r.Cloud, r.ResourceType.String(), r.Type.String(), r.PublicID)
 	if resp.Status != fasthttp.StatusOK {
 		msg := resp.Error
 		if msg == "" {
 			msg = "Origin error"
 		}
+		if resp.Status == fasthttp.StatusNotFound && s.cfg.NegativeTTL > 0 {
+			// Negative caching: a flood of requests for a missing asset
+			// reaches the origin once per NegativeTTL. A purge (an
+			// upload with invalidate) bans it like any entry.
+			e := &cache.Entry{Key: append([]byte(nil), st.key...), Status: fasthttp.StatusNotFound,
+				Error: headerValue(msg), Asset: asset, Stored: start.UnixNano(), Expires: start.Add(s.cfg.NegativeTTL).UnixNano()}
+			s.cfg.Cache.Set(h, e, s.cfg.NegativeTTL)
+		}
 		return nil, clderr.New(resp.Status, "%s", msg)
 	}
-	asset := assetHash(st.buf, r.Cloud, r.ResourceType.String(), r.Type.String(), r.PublicID)
 	e := &cache.Entry{
 		Key:          append([]byte(nil), st.key...),
 		Body:         resp.Body,
@@ -327,10 +421,82 @@ func (s *Server) fetch(st *state, f format.Format, acc format.Accepts, h uint64)
 		e.Disposition = disposition(&st.chain, r, resp.ContentType)
 	}
 	if ttl > 0 {
-		s.cfg.Cache.Set(h, e, ttl)
+		e.Expires = start.Add(ttl).UnixNano()
+		// Kept past its freshness for the stale windows.
+		s.cfg.Cache.Set(h, e, ttl+max(s.cfg.StaleWhileRevalidate, s.cfg.StaleIfError))
+		if s.cfg.Disk != nil {
+			s.cfg.Disk.SetAsync(h, e, time.Unix(0, e.Expires))
+		}
 	}
 	return e, nil
 }
+
+// serveEntry answers with a cached entry: a negative one is its 404.
+func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *state, e *cache.Entry, xCache, timing []byte, now int64) error {
+	if e.Status == fasthttp.StatusNotFound {
+		return clderr.NotFound("%s", e.Error)
+	}
+	s.write(ctx, e, xCache, timing, st.dprAuto)
+	age := max(0, now-e.Stored) / int64(time.Second)
+	st.buf = strconv.AppendInt(st.buf[:0], age, 10)
+	ctx.Response.Header.SetCanonical(hAge, st.buf)
+	return nil
+}
+
+// fromDisk looks h up in the disk tier, promoting an entry hit often
+// enough into RAM.
+func (s *Server) fromDisk(h uint64, key []byte) *cache.Entry {
+	e, expires, ok := s.cfg.Disk.Get(h, key)
+	if !ok || s.banned(e) {
+		return nil
+	}
+	e.Expires = expires.UnixNano()
+	s.diskHits.Inc()
+	if s.cfg.Disk.Hot(h) {
+		if left := time.Until(expires) + max(s.cfg.StaleWhileRevalidate, s.cfg.StaleIfError); left > 0 {
+			s.cfg.Cache.Set(h, e, left)
+		}
+	}
+	return e
+}
+
+// originFailed says an error is the origins' failure, which
+// stale-if-error covers, rather than an answer about the request.
+func originFailed(err error) bool {
+	return clderr.Status(err) >= fasthttp.StatusInternalServerError
+}
+
+// refresh revalidates a stale entry in the background. The request's
+// strings point into buffers fasthttp reuses, so the path and the
+// headers the key depends on are copied, and the goroutine prepares the
+// request again on its own state.
+func (s *Server) refresh(st *state, h uint64, stale *cache.Entry) {
+	path := string(st.path)
+	var hdr fasthttp.RequestHeader
+	for _, k := range refreshHeaders {
+		if v := peek(st.hdr, k); len(v) > 0 {
+			hdr.SetBytesKV(k, v)
+		}
+	}
+	go func() {
+		cp := s.states.Get().(*state)
+		defer s.states.Put(cp)
+		_, err, _ := s.flight.Do(h, func() (*cache.Entry, error) {
+			f, acc, err := s.prepare(cp, path, &hdr)
+			if err != nil {
+				return nil, err
+			}
+			return s.fetch(cp, f, acc, h)
+		})
+		if err != nil {
+			// Let a later request try again; stale-if-error covers until then.
+			stale.EndRefresh()
+		}
+	}()
+}
+
+// refreshHeaders are the request headers a derivative's key depends on.
+var refreshHeaders = [][]byte{[]byte("Accept"), []byte("Sec-CH-DPR"), []byte("DPR")}
 
 // write answers with e. xCache and timing are the X-Cache and
 // Server-Timing values of the outcome. hints says the request's dpr_auto

@@ -42,7 +42,7 @@ func primed(t testing.TB, path string, accept string) *Server {
 	key := derivative.AppendKey(nil, &r, ch.AppendCanonical(nil), f, format.ParseAccept([]byte(accept)))
 	c.Set(derivative.Hash(key), &cache.Entry{
 		Key: key, Body: primedBody(), ContentType: "image/jpeg",
-		ETag: `"abc"`, CacheControl: immutable, Stored: time.Now().UnixNano(),
+		ETag: `"abc"`, CacheControl: immutable, Stored: time.Now().UnixNano(), Expires: time.Now().Add(time.Hour).UnixNano(),
 	}, 0)
 	return s
 }

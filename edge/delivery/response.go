@@ -53,6 +53,10 @@ var (
 	noStore    = []byte("no-store")
 	xCacheHit  = []byte("HIT")
 	xCacheMiss = []byte("MISS")
+	// STALE: served past its freshness, by stale-while-revalidate or
+	// stale-if-error.
+	xCacheStale = []byte("STALE")
+	timingStale = []byte("cdn-cache;desc=STALE")
 	// timingHit is Server-Timing on a hit. A miss adds origin;dur=, the
 	// milliseconds it waited for the origin.
 	timingHit = []byte("cdn-cache;desc=HIT")

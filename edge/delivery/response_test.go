@@ -381,6 +381,7 @@ func TestAge(t *testing.T) {
 		key := derivative.AppendKey(nil, &r, ch.AppendCanonical(nil), derivative.OutputFormat(&r, &ch), 0)
 		s.cfg.Cache.Set(derivative.Hash(key), &cache.Entry{
 			Key: key, Body: []byte("x"), ETag: `"a"`, CacheControl: immutable, Stored: time.Now().Add(-c.ago).UnixNano(),
+			Expires: time.Now().Add(time.Hour).UnixNano(),
 		}, 0)
 		get(s, ctx, "GET", plainPath)
 		if got := string(ctx.Response.Header.Peek("Age")); got != c.want {
