@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/refract-cdn/refract/shared/config"
 	"github.com/refract-cdn/refract/shared/format"
 	"github.com/refract-cdn/refract/shared/testimg"
+	"github.com/refract-cdn/refract/shared/token"
 )
 
 const fleetSecret = "fleet-peer-secret-0123456789"
@@ -277,5 +279,79 @@ func TestEdgeDiskTier(t *testing.T) {
 	}
 	if c := metricAt(t, "http://"+e.opsAddr+"/metrics", "refract_edge_disk_corrupt_total"); c != 1 {
 		t.Errorf("%d corrupt entries counted, want 1", c)
+	}
+}
+
+// Authenticated assets with __cld_token__: a valid token (ACL or URL
+// bound) delivers; expired, wrong-ACL and tampered ones get 401. A
+// referrer outside the cloud's list gets 401, and a burst past the rate
+// limit gets 429 with Retry-After.
+func TestEdgeAccess(t *testing.T) {
+	const keyHex = "00112233445566778899aabbccddeeff"
+	f := startFleet(t, 1, func(e *config.Edge) {
+		e.Clouds[0].TokenKey = keyHex
+		e.RateLimit.Rate, e.RateLimit.Burst = 1, 40
+	})
+	res, err := f.sdk(t, 0).Upload.Upload(context.Background(), bytes.NewReader(testimg.JPEG(testimg.Quadrants(400, 300))),
+		uploader.UploadParams{PublicID: "secret", Type: "authenticated"})
+	if err != nil || res.Error.Message != "" {
+		t.Fatalf("upload: %v %+v", err, res)
+	}
+	key, _ := hex.DecodeString(keyHex)
+	path := "/testcloud/image/authenticated/w_100/secret.jpg"
+	u := "http://" + f.edge.addr + path
+	tok := func(p token.Params) string {
+		p.Key = key
+		s, err := token.Generate(p, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if r := fetch(t, u); r.status != 401 {
+		t.Errorf("no signature, no token: %d", r.status)
+	}
+	good := tok(token.Params{Duration: time.Minute, ACL: []string{"/testcloud/image/authenticated/*"}})
+	expectImage(t, fetch(t, u+"?__cld_token__="+good), format.JPEG, 100, 75)
+	urlBound := tok(token.Params{Duration: time.Minute, URL: path})
+	expectImage(t, fetch(t, u+"?__cld_token__="+urlBound), format.JPEG, 100, 75)
+	tampered := good[:len(good)-1] + map[bool]string{true: "0", false: "1"}[good[len(good)-1] != '0']
+	for name, tk := range map[string]string{
+		"expired":       tok(token.Params{Expiration: time.Now().Add(-time.Minute), ACL: []string{"/testcloud/*"}}),
+		"wrong ACL":     tok(token.Params{Duration: time.Minute, ACL: []string{"/testcloud/image/upload/*"}}),
+		"other URL":     tok(token.Params{Duration: time.Minute, URL: "/testcloud/image/authenticated/w_200/secret.jpg"}),
+		"tampered hmac": tampered,
+	} {
+		if r := fetch(t, u+"?__cld_token__="+tk); r.status != 401 {
+			t.Errorf("%s token: %d", name, r.status)
+		}
+	}
+
+	// Rate limit: the burst (40, less what ran above) then 429s.
+	limited := 0
+	var retry string
+	for i := 0; i < 60; i++ {
+		r := fetch(t, "http://"+f.edge.addr+"/testcloud/image/upload/w_10/secret.jpg")
+		if r.status == 429 {
+			limited++
+			retry = r.header.Get("Retry-After")
+		}
+	}
+	if limited < 20 || retry == "" {
+		t.Errorf("%d of 60 requests past the burst were limited (Retry-After %q)", limited, retry)
+	}
+}
+
+func TestEdgeReferrers(t *testing.T) {
+	f := startFleet(t, 1, func(e *config.Edge) { e.Clouds[0].AllowedReferrers = []string{"example.com", "*.example.org"} })
+	f.upload(t, "ref")
+	u := "http://" + f.edge.addr + "/testcloud/image/upload/w_50/ref.jpg"
+	for ref, want := range map[string]int{
+		"https://example.com/page": 200, "https://cdn.example.org/x": 200, "": 200,
+		"https://evil.com/example.com": 401, "https://example.com.evil.com/": 401,
+	} {
+		if r := fetch(t, u, "Referer", ref); r.status != want {
+			t.Errorf("Referer %q: %d, want %d", ref, r.status, want)
+		}
 	}
 }
