@@ -34,7 +34,7 @@ REFRACT_MINIO     ?= $(MINIO_BIN)
 REFRACT_VERSITYGW ?= $(VERSITYGW_BIN)
 export REFRACT_S3_SERVER REFRACT_MINIO REFRACT_VERSITYGW
 
-.PHONY: all setup build run test vet fmt-check bench bench-s3 fuzz generate clean help minio versitygw
+.PHONY: all setup build run test vet fmt-check bench bench-s3 bench-edge fuzz generate clean help minio versitygw
 
 all: build
 
@@ -97,6 +97,20 @@ bench: setup ## the Go benchmarks (edge hit path, render); see bench/README.md
 
 bench-s3: setup $(S3_SERVER) ## upload throughput and derivative lookups on MinIO, against raw S3 calls
 	REFRACT_REQUIRE_S3=1 $(GO) test -run '^$$' -bench 'S3Upload|S3Lookup' -benchtime 60x -count 3 ./cmd/refract
+
+# Needs 2 CPUs; about 10 minutes. Installs nginx and wrk if they are missing
+# (nginx-light is only installed when no nginx is; the benchmark runs its own
+# nginx from a temporary prefix on 127.0.0.1 and never touches the system's).
+# EDGEBENCH_FLAGS passes flags through (bin/edgebench -h lists them).
+bench-edge: build ## the edge's RAM hits against nginx (wrk, CPU pinning) and RSS with a full RAM tier; report in bench/results/
+	@missing=""; { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || missing="nginx-light"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(GO) build -o bin/edgebench ./bench/edge/cmd/edgebench
+	./bin/edgebench -refract $(BIN) -version $(VERSION) $(EDGEBENCH_FLAGS)
 
 # Every fuzz target, as <package dir>:<target>.
 FUZZ_TARGETS := shared/transform:FuzzParse shared/urlapi:FuzzParse shared/safehttp:FuzzCheckURL \

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+type report struct {
+	cfg          config
+	start, end   time.Time
+	host         string
+	cpu          string
+	ncpu         int
+	kernel       string
+	goVersion    string
+	refractVer   string
+	nginxVersion string
+	wrkVersion   string
+	loadBefore   string
+	loadAfter    string
+	cases        []*hitCase
+	edgeRSS      int64 // kB, peak VmRSS of the node during the edge runs
+	edgeHWM      int64 // kB, the node's VmHWM after the hit runs
+	nginxRSS     int64 // kB, peak VmRSS of nginx's worker during its runs
+	fills        []*fillResult
+}
+
+func (r *report) env(ctx context.Context) {
+	r.host, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				r.cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/sys/devices/system/cpu/online"); err == nil {
+		r.ncpu = cpuCount(strings.TrimSpace(string(b)))
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		r.kernel = strings.TrimSpace(string(b))
+	}
+	r.goVersion = runtime.Version()
+	r.refractVer = r.cfg.version
+	if r.refractVer == "" {
+		out, _ := exec.CommandContext(ctx, r.cfg.refract, "version").Output()
+		r.refractVer = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "refract"))
+	}
+	r.nginxVersion = nginxVersion(ctx)
+	r.wrkVersion = wrkVersion()
+	r.loadBefore = loadavg()
+}
+
+// cpuCount counts a CPU list such as "0-1" or "0,2-3".
+func cpuCount(list string) int {
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		var a, b int
+		if _, err := fmt.Sscanf(part, "%d-%d", &a, &b); err == nil {
+			n += b - a + 1
+		} else if _, err := fmt.Sscanf(part, "%d", &a); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ratio is the median and range of per-round ratios edge/nginx.
+func ratio(c *hitCase, f func(wrkResult) float64) (med, lo, hi float64) {
+	var rs []float64
+	for i := range min(len(c.edge), len(c.nginx)) {
+		if d := f(c.nginx[i]); d > 0 {
+			rs = append(rs, f(c.edge[i])/d)
+		}
+	}
+	if len(rs) == 0 {
+		return 0, 0, 0
+	}
+	return median(rs), slices.Min(rs), slices.Max(rs)
+}
+
+func med(rs []wrkResult, f func(wrkResult) float64) float64 {
+	xs := make([]float64, len(rs))
+	for i, r := range rs {
+		xs[i] = f(r)
+	}
+	return median(xs)
+}
+
+func rps(r wrkResult) float64 { return r.ReqPerSec }
+func p50(r wrkResult) float64 { return float64(r.P50) }
+func p99(r wrkResult) float64 { return float64(r.P99) }
+
+// fmtInt groups digits with spaces, as bench/README.md does.
+func fmtInt(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/1e3)
+	case d < time.Second:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+}
+
+func fmtMiB(kb int64) string { return fmt.Sprintf("%.0f MiB", float64(kb)/1024) }
+
+func fmtBytes(n int) string {
+	if n < 10240 {
+		return fmt.Sprintf("%s B", fmtInt(float64(n)))
+	}
+	return fmt.Sprintf("%.0f KB", float64(n)/1000)
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("# Edge RAM hits against nginx, %s, %s\n\n", r.start.Format("2006-01-02"), r.host)
+	flags := "default flags"
+	if r.cfg.flags != "" {
+		flags = "`EDGEBENCH_FLAGS='" + r.cfg.flags + "'`"
+	}
+	p("`make bench-edge` (`bench/edge/cmd/edgebench`), %s, started %s, took %s.\n\n",
+		flags, r.start.UTC().Format("15:04 UTC"), r.end.Sub(r.start).Round(time.Second))
+	p("- Machine: %s, %d CPUs, Linux %s. Load average %s at the start, %s at the end (the machine is shared: absolute figures drift, ratios within a round hold better).\n",
+		r.cpu, r.ncpu, r.kernel, r.loadBefore, r.loadAfter)
+	p("- Software: refract %s (%s), nginx %s, %s.\n\n", r.refractVer, r.goVersion, r.nginxVersion, r.wrkVersion)
+
+	if len(r.cases) > 0 {
+		r.hitMarkdown(&b)
+	}
+	r.fillMarkdown(&b)
+	if len(r.cases) > 0 {
+		r.rawMarkdown(&b)
+	}
+	return b.String()
+}
+
+func (r *report) hitMarkdown(b *strings.Builder) {
+	cfg := r.cfg
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Method\n\n")
+	p("- **Same core.** The edge and nginx both run on CPU %s (`taskset -c %s`); wrk runs on CPU %s: `taskset -c %s wrk -t1 -c%d -d%s --latency <url>`. Only one server is under load at a time; the other idles on the same core.\n",
+		cfg.serverCPU, cfg.serverCPU, cfg.clientCPU, cfg.clientCPU, cfg.conns, cfg.dur)
+	p("- **Edge.** `refract dev --cache-bytes %d` with `GOMAXPROCS=1` (one core, as nginx has one worker), on ephemeral 127.0.0.1 ports. The dev node is origin and edge in one process; during the runs only the edge works (every request is a RAM hit).\n", cfg.cacheBytes)
+	p("- **nginx.** `worker_processes 1` (its master idles), `access_log off`, `sendfile %s`, `tcp_nopush on`, `open_file_cache`, `keepalive_requests 1000000` (the default 1000 would make nginx reconnect where the edge does not), and the edge's `Cache-Control` and `Access-Control-Allow-Origin` headers via `add_header`. Temporary prefix and configuration, listening on 127.0.0.1 only.\n", cfg.sendfile)
+	p("- **Same bytes, same path.** Photo-like JPEGs (q85) of about %s are uploaded with a signed Upload API request. Each URL is warmed on the edge until it answers `X-Cache: HIT`; the body it serves is then written to nginx's root at the same path and checked byte for byte through nginx. Besides the original, ", strings.Join(sizeLabels(cfg.sizes), ", "))
+	if cfg.tx {
+		p("a transformed URL (`c_scale,w_<width>`: a derivative at the source's width) measures the hit path with a transformation to parse.\n")
+	} else {
+		p("no transformed URL was measured (`-tx=false`).\n")
+	}
+	var hits, misses, errs float64
+	for _, c := range r.cases {
+		hits, misses, errs = hits+c.hits, misses+c.misses, errs+c.errs
+	}
+	p("- **Rounds.** A %s unmeasured wrk run per server and URL, then %d rounds; in each round nginx and the edge run back to back on each URL, alternating which goes first. Ratios are taken per round (edge/nginx) and reported as the median (min–max); req/s, p50 and p99 are medians of the rounds.\n", cfg.warmup, cfg.rounds)
+	p("- **Checks.** The edge's own counters over the measured runs: %s hits, %s misses, %s errors.", fmtInt(hits), fmtInt(misses), fmtInt(errs))
+	bad := 0
+	for _, c := range r.cases {
+		for _, w := range append(slices.Clone(c.edge), c.nginx...) {
+			if w.Non2xx > 0 || w.SockErrs > 0 {
+				bad++
+			}
+		}
+	}
+	if bad == 0 {
+		p(" wrk saw no non-2xx answers and no socket errors.\n\n")
+	} else {
+		p(" **%d runs had non-2xx answers or socket errors** (see the raw runs).\n\n", bad)
+	}
+
+	p("## Hit throughput and latency\n\n")
+	p("| Body | URL | nginx req/s | edge req/s | edge/nginx req/s | nginx p50 | edge p50 | nginx p99 | edge p99 | edge/nginx p99 |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range r.cases {
+		rm, rlo, rhi := ratio(c, rps)
+		pm, plo, phi := ratio(c, p99)
+		p("| %s | `%s` | %s | %s | **%.2f×** (%.2f–%.2f) | %s | %s | %s | %s | %.2f× (%.2f–%.2f) |\n",
+			fmtBytes(len(c.body)), c.label(), fmtInt(med(c.nginx, rps)), fmtInt(med(c.edge, rps)), rm, rlo, rhi,
+			fmtDur(time.Duration(med(c.nginx, p50))), fmtDur(time.Duration(med(c.edge, p50))),
+			fmtDur(time.Duration(med(c.nginx, p99))), fmtDur(time.Duration(med(c.edge, p99))), pm, plo, phi)
+	}
+	p("\n**Per CPU-second.** The core is not the servers' alone on a shared machine: other processes take part of it, and req/s falls with them. Requests per second of the server's own CPU time (user+system from `/proc/<pid>/stat`: the edge's whole process, nginx's worker) is what each would serve with the core to itself, and holds better between runs. The share is the server's part of CPU %s's busy time during its runs (the rest: other processes and interrupt time, which includes much of loopback's network work).\n\n", cfg.serverCPU)
+	p("| Body | URL | nginx req/CPU-s | edge req/CPU-s | edge/nginx per CPU-s | nginx share of CPU %s | edge share of CPU %s |\n", cfg.serverCPU, cfg.serverCPU)
+	p("|---|---|---|---|---|---|---|\n")
+	for _, c := range r.cases {
+		m, lo, hi := ratio(c, perCPU)
+		p("| %s | `%s` | %s | %s | **%.2f×** (%.2f–%.2f) | %.0f%% | %.0f%% |\n", fmtBytes(len(c.body)), c.label(),
+			fmtInt(med(c.nginx, perCPU)), fmtInt(med(c.edge, perCPU)), m, lo, hi, 100*med(c.nginx, share), 100*med(c.edge, share))
+	}
+	p("\nPeak RSS during these runs (VmRSS sampled every 100 ms): the dev node %s (VmHWM %s), nginx's worker %s.\n\n",
+		fmtMiB(r.edgeRSS), fmtMiB(r.edgeHWM), fmtMiB(r.nginxRSS))
+
+}
+
+func (r *report) fillMarkdown(b *strings.Builder) {
+	cfg := r.cfg
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	if len(r.fills) > 0 {
+		p("## RSS with a full %s RAM tier\n\n", fmtMiB(cfg.cacheBytes/1024))
+		p("A fresh dev node per row (origin and edge in one process, so renders, libvips and the upload path count too), on CPUs %s with Go's default GOMAXPROCS and %s, `--cache-bytes %d`. A photo-like JPEG (q90) is uploaded, then %d clients request distinct derivatives (`c_scale,q_<q>,w_<n>`: every width from the source's down to half of it, at q %s in turn; high qualities make few renders fill the tier) until the bodies served add up to twice the tier, %s or %d requests. Then wrk (`-t1 -c16 -d%s`, CPU %s) cycles through the most recent derivatives (as many as fit in half the tier, at most 256), which should all be hits.\n\n",
+			cfg.fillCPUs, arenas(), cfg.cacheBytes, cfg.fillConc, strings.Join(qualities(), ", "), cfg.fillTime, cfg.fillMax, cfg.fillLoad, cfg.clientCPU)
+		p("RSS is VmRSS sampled every 100 ms (before: after the upload, before the fill); VmHWM is the kernel's peak for the process, RssAnon its anonymous memory (Go's heap, libvips' and glibc's) and RssFile the mapped binary and libraries, at the end; Go heap and sys are the node's `go_memstats_heap_inuse_bytes` and `go_memstats_sys_bytes` after the fill. Goal: under 450 MiB.\n\n")
+		p("| Source → derivatives | Node environment | RSS before | Fill | Peak RSS, fill | Go heap in use / sys | Hit load | Peak RSS, hit load | VmHWM (RssAnon / RssFile) | < 450 MiB |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, f := range r.fills {
+			errs := ""
+			if len(f.status) > 0 || f.netErrs > 0 {
+				errs = fmt.Sprintf("; non-200: %v, network errors: %d", f.status, f.netErrs)
+			}
+			load := "—"
+			if f.loadPaths > 0 {
+				load = fmt.Sprintf("%d URLs: %s req/s, p99 %s; %s hits, %s misses", f.loadPaths, fmtInt(f.load.ReqPerSec), fmtDur(f.load.P99), fmtInt(f.loadHits), fmtInt(f.loadMisses))
+				if f.loadErrs > 0 {
+					load += fmt.Sprintf(", %s errors", fmtInt(f.loadErrs))
+				}
+			}
+			peak := max(f.fillPeak, f.loadPeak, f.hwm)
+			verdict := "yes"
+			switch {
+			case peak >= 450*1024:
+				verdict = "**no**"
+			case f.bodyBytes < cfg.cacheBytes:
+				verdict = "not known: the tier was not filled"
+			}
+			avg := 0
+			if f.ok > 0 {
+				avg = int(f.bodyBytes / int64(f.ok))
+			}
+			p("| %d×%d (%s) → %s on average | `%s` | %s | %d derivatives, %s MiB in %s (%s%s) | %s | %s / %s | %s | %s | **%s** (%s / %s) | %s |\n",
+				f.srcW, f.srcH, fmtBytes(f.srcBytes), fmtBytes(avg), f.env, fmtMiB(f.rssStart),
+				f.ok, fmtInt(float64(f.bodyBytes)/(1<<20)), f.elapsed.Round(time.Second), f.stopReason, errs,
+				fmtMiB(f.fillPeak), fmtMiB(int64(f.heapInuse)/1024), fmtMiB(int64(f.goSys)/1024),
+				load, fmtMiB(f.loadPeak), fmtMiB(f.hwm), fmtMiB(f.anon), fmtMiB(f.file), verdict)
+		}
+		p("\n")
+	}
+}
+
+func (r *report) rawMarkdown(b *strings.Builder) {
+	cfg := r.cfg
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Raw runs\n\n")
+	p("| Round | Body | URL | Server | req/s | p50 | p99 | requests | server CPU | CPU %s busy | req/CPU-s | non-2xx | socket errors |\n", cfg.serverCPU)
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for i := range cfg.rounds {
+		for _, c := range r.cases {
+			for _, s := range []struct {
+				name string
+				rs   []wrkResult
+			}{{"nginx", c.nginx}, {"edge", c.edge}} {
+				if i >= len(s.rs) {
+					continue
+				}
+				w := s.rs[i]
+				sock := "0"
+				if w.SockErrs > 0 {
+					sock = w.SockLine
+				}
+				p("| %d | %s | `%s` | %s | %s | %s | %s | %s | %.2f s | %.2f s | %s | %d | %s |\n", i+1, fmtBytes(len(c.body)), c.label(), s.name,
+					fmtInt(w.ReqPerSec), fmtDur(w.P50), fmtDur(w.P99), fmtInt(float64(w.Requests)), w.SrvCPU, w.CoreBusy, fmtInt(perCPU(w)), w.Non2xx, sock)
+			}
+		}
+	}
+}
+
+func sizeLabels(sizes []int) []string {
+	var out []string
+	for _, s := range sizes {
+		if s%1024 == 0 {
+			out = append(out, fmt.Sprintf("%d KiB", s/1024))
+		} else {
+			out = append(out, fmt.Sprintf("%d B", s))
+		}
+	}
+	return out
+}
+
+// write saves the report as <out>/<date>-<host>-edge.md (with
+// -sendfile-off when nginx ran without sendfile), or with the time added
+// if that exists.
+func (r *report) write(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	host := strings.Map(func(c rune) rune {
+		if c == '/' || c == ' ' {
+			return '_'
+		}
+		return c
+	}, r.host)
+	name := fmt.Sprintf("%s-%s-edge", r.start.Format("2006-01-02"), host)
+	if r.cfg.sendfile != "on" {
+		name += "-sendfile-" + r.cfg.sendfile
+	}
+	path := filepath.Join(dir, name+".md")
+	if _, err := os.Stat(path); err == nil {
+		path = filepath.Join(dir, name+"-"+r.start.Format("1504")+".md")
+	}
+	return path, os.WriteFile(path, []byte(r.markdown()), 0o644)
+}
+
+func qualities() []string {
+	var out []string
+	for _, q := range fillQualities {
+		out = append(out, strings.TrimPrefix(q, "q_"))
+	}
+	return out
+}
+
+// arenas describes MALLOC_ARENA_MAX, which the Makefile exports and the
+// nodes inherit.
+func arenas() string {
+	if v := os.Getenv("MALLOC_ARENA_MAX"); v != "" {
+		return "`MALLOC_ARENA_MAX=" + v + "` (the Makefile's)"
+	}
+	return "`MALLOC_ARENA_MAX` unset"
+}
