@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -75,6 +76,9 @@ func startFleet(t *testing.T, origins int, mod func(*config.Edge)) *fleet {
 	}
 	f.edge = e
 	t.Cleanup(func() {
+		// Connections the client dialled but never used would hold the
+		// edge's graceful shutdown for its read timeout.
+		http.DefaultClient.CloseIdleConnections()
 		// The test may have replaced (restarted) the edge.
 		if err := f.edge.shutdown(); err != nil {
 			t.Errorf("edge shutdown: %v", err)
@@ -240,6 +244,7 @@ func TestEdgeDiskTier(t *testing.T) {
 	waitFor(t, "the disk writes", func() bool { return f.edge.disk.Len() == 2 })
 	// Restart the edge on the same directory: RAM is empty, disk is not.
 	ec := f.edge.cfg
+	http.DefaultClient.CloseIdleConnections()
 	if err := f.edge.shutdown(); err != nil {
 		t.Fatal(err)
 	}
@@ -353,5 +358,52 @@ func TestEdgeReferrers(t *testing.T) {
 		if r := fetch(t, u, "Referer", ref); r.status != want {
 			t.Errorf("Referer %q: %d, want %d", ref, r.status, want)
 		}
+	}
+}
+
+// fetchHost is fetch with a Host header, for CNAME and private-CDN hosts.
+func fetchHost(t *testing.T, addr, host, path string) response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+// Every delivery URL form of one derivative is the same derivative: one
+// render, one cache entry, the same bytes.
+func TestEdgeURLForms(t *testing.T) {
+	f := startFleet(t, 1, func(e *config.Edge) { e.Clouds[0].Hosts = []string{"img.example.com"} })
+	f.upload(t, "forms/pic")
+	if res, err := f.sdk(t, 0).Upload.Upload(context.Background(), bytes.NewReader(testimg.PNG(testimg.Quadrants(32, 32))), uploader.UploadParams{PublicID: "favicon"}); err != nil || res.Error.Message != "" {
+		t.Fatalf("favicon upload: %v %+v", err, res)
+	}
+	canonical := fetch(t, "http://"+f.edge.addr+"/testcloud/image/upload/w_200,c_scale/forms/pic.jpg")
+	expectImage(t, canonical, format.JPEG, 200, 150)
+	renders := deriveRequests(t, f.origins[0])
+	for name, r := range map[string]response{
+		"shared, iu":         fetch(t, "http://"+f.edge.addr+"/testcloud/iu/w_200,c_scale/forms/pic.jpg"),
+		"shared, SEO suffix": fetch(t, "http://"+f.edge.addr+"/testcloud/images/w_200,c_scale/forms/pic/nice-name.jpg"),
+		"CNAME":              fetchHost(t, f.edge.addr, "img.example.com", "/image/upload/w_200,c_scale/forms/pic.jpg"),
+		"CNAME, port":        fetchHost(t, f.edge.addr, "img.example.com:8080", "/image/upload/w_200,c_scale/forms/pic.jpg"),
+		"CNAME, root path":   fetchHost(t, f.edge.addr, "IMG.example.com", "/w_200,c_scale/forms/pic.jpg"),
+		"CNAME, SEO suffix":  fetchHost(t, f.edge.addr, "img.example.com", "/images/w_200,c_scale/forms/pic/other-name.jpg"),
+	} {
+		if r.status != 200 || !bytes.Equal(r.body, canonical.body) || r.header.Get("X-Cache") != "HIT" {
+			t.Errorf("%s: %d %s, same bytes %v", name, r.status, r.header.Get("X-Cache"), bytes.Equal(r.body, canonical.body))
+		}
+	}
+	if got := deriveRequests(t, f.origins[0]) - renders; got != 0 {
+		t.Errorf("the other URL forms reached the origin %d times", got)
+	}
+	fav := fetchHost(t, f.edge.addr, "img.example.com", "/favicon.ico")
+	expectImage(t, fav, format.PNG, 32, 32)
+	if r := fetch(t, "http://"+f.edge.addr+"/favicon.ico"); r.status != 404 {
+		t.Errorf("favicon.ico on the shared host: %d", r.status)
 	}
 }

@@ -109,12 +109,15 @@ func (a *Access) allowReferrer(ctx *fasthttp.RequestCtx, cloudName string) error
 // allowToken accepts an authenticated delivery without a signature when
 // it carries a valid __cld_token__ for the path as sent.
 func (a *Access) allowToken(ctx *fasthttp.RequestCtx, cloudName string) error {
-	if a == nil {
-		return errNoToken
+	var v *token.Verifier
+	if a != nil {
+		v = a.tokens[cloudName]
 	}
-	v := a.tokens[cloudName]
+	if v == nil {
+		return errUnsigned // the cloud takes no tokens
+	}
 	tok, ok := token.FromQuery(b2s(ctx.URI().QueryString()))
-	if v == nil || !ok {
+	if !ok {
 		return errNoToken
 	}
 	// The SDKs sign the decoded path.

@@ -125,9 +125,11 @@ type state struct {
 	key      []byte
 	buf      []byte
 	dprAuto  bool // the chain's dpr_auto was resolved from client hints
-	// path and hdr are the request's, for a background refresh to copy.
-	path []byte
-	hdr  *fasthttp.RequestHeader
+	// path and hdr are the request's, for a background refresh to copy;
+	// hostCloud names the cloud when the Host header chose it.
+	path      []byte
+	hdr       *fasthttp.RequestHeader
+	hostCloud string
 }
 
 // Handle is the fasthttp handler.
@@ -160,7 +162,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	// The path as sent: fasthttp's decoded Path() would hide escapes
 	// that are part of the signed string.
 	st.path, st.hdr = ctx.URI().PathOriginal(), &ctx.Request.Header
-	if err := urlapi.Parse(b2s(st.path), &st.req); err != nil {
+	if err := s.parse(ctx, st); err != nil {
 		return err
 	}
 	r := &st.req
@@ -250,6 +252,22 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	return nil
 }
 
+// parse reads the delivery URL: on a private-CDN or CNAME host mapped
+// to a cloud the path omits the cloud (and may be a root-path URL);
+// elsewhere it is the shared distribution's /<cloud>/… form.
+func (s *Server) parse(ctx *fasthttp.RequestCtx, st *state) error {
+	host := ctx.Host()
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
+	}
+	st.hostCloud = ""
+	if c, ok := s.cfg.Clouds.LookupHost(b2s(host)); ok && len(host) > 0 {
+		st.hostCloud = c.Name
+		return urlapi.ParseHost(c.Name, b2s(st.path), &st.req)
+	}
+	return urlapi.Parse(b2s(st.path), &st.req)
+}
+
 // negotiate picks the output format (the chain's f_, else the
 // extension's; f_auto reads Accept) and sets st.key.
 func (s *Server) negotiate(st *state, txFormat format.Format) (format.Format, format.Accepts) {
@@ -268,9 +286,15 @@ func (s *Server) negotiate(st *state, txFormat format.Format) (format.Format, fo
 // prepare is what a background refresh redoes of serve on its own
 // state: parse, canonical form, format and key; the request it
 // refreshes for was authorised already.
-func (s *Server) prepare(st *state, path string, hdr *fasthttp.RequestHeader) (format.Format, format.Accepts, error) {
-	st.path, st.hdr = nil, hdr
-	if err := urlapi.Parse(path, &st.req); err != nil {
+func (s *Server) prepare(st *state, hostCloud, path string, hdr *fasthttp.RequestHeader) (format.Format, format.Accepts, error) {
+	st.path, st.hdr, st.hostCloud = nil, hdr, hostCloud
+	var err error
+	if hostCloud != "" {
+		err = urlapi.ParseHost(hostCloud, path, &st.req)
+	} else {
+		err = urlapi.Parse(path, &st.req)
+	}
+	if err != nil {
 		return 0, 0, err
 	}
 	txFormat, err := s.canonical(st, hdr)
@@ -471,7 +495,7 @@ func originFailed(err error) bool {
 // headers the key depends on are copied, and the goroutine prepares the
 // request again on its own state.
 func (s *Server) refresh(st *state, h uint64, stale *cache.Entry) {
-	path := string(st.path)
+	path, hostCloud := string(st.path), st.hostCloud
 	var hdr fasthttp.RequestHeader
 	for _, k := range refreshHeaders {
 		if v := peek(st.hdr, k); len(v) > 0 {
@@ -482,7 +506,7 @@ func (s *Server) refresh(st *state, h uint64, stale *cache.Entry) {
 		cp := s.states.Get().(*state)
 		defer s.states.Put(cp)
 		_, err, _ := s.flight.Do(h, func() (*cache.Entry, error) {
-			f, acc, err := s.prepare(cp, path, &hdr)
+			f, acc, err := s.prepare(cp, hostCloud, path, &hdr)
 			if err != nil {
 				return nil, err
 			}

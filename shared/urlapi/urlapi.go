@@ -136,14 +136,34 @@ func Parse(path string, r *Request) error {
 }
 
 // ParseHost reads a path that omits the cloud, as on a private CDN or
-// CNAME host mapped to cloud by configuration.
+// CNAME host mapped to cloud by configuration. There a path that does
+// not start with a resource type is a root-path URL, image/upload
+// implied, and /favicon.ico is the cloud's root asset "favicon".
 func ParseHost(cloud, path string, r *Request) error {
 	*r = Request{}
 	if len(path) < 2 || path[0] != '/' {
 		return errNotFound
 	}
 	r.Cloud = cloud
+	if path == "/favicon.ico" {
+		r.ResourceType, r.Type, r.PublicID = Image, Upload, "favicon"
+		return nil
+	}
+	if first, _ := next(path[1:]); !rootWord(first) {
+		r.ResourceType, r.Type = Image, Upload
+		return parseTail(path[1:], r, false)
+	}
 	return parseAfterCloud(path[1:], r)
+}
+
+// rootWord reports whether a first segment names a resource type (or a
+// shortened or SEO form of one), rather than starting a root-path URL.
+func rootWord(seg string) bool {
+	switch seg {
+	case "image", "raw", "video", "iu", "images", "private_images", "authenticated_images", "files", "videos":
+		return true
+	}
+	return false
 }
 
 var (
@@ -189,6 +209,12 @@ func parseAfterCloud(rest string, r *Request) error {
 		}
 		r.Type = t
 	}
+	return parseTail(rest, r, seo)
+}
+
+// parseTail reads what follows the delivery type: the signature, the
+// transformation, the version and the public_id.
+func parseTail(rest string, r *Request, seo bool) error {
 	if len(rest) > 4 && rest[:3] == "s--" {
 		seg, tail := next(rest)
 		if len(seg) < 5 || seg[len(seg)-2:] != "--" {

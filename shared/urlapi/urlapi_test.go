@@ -219,3 +219,19 @@ func BenchmarkParse(b *testing.B) {
 		_ = Parse(path, &r)
 	}
 }
+
+func TestParseHostRoot(t *testing.T) {
+	var r Request
+	for path, want := range map[string]Request{
+		"/sample.jpg":               {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "sample", Ext: "jpg"},
+		"/w_300,c_scale/sample.jpg": {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "sample", Ext: "jpg", Tx: "w_300,c_scale"},
+		"/v5/dir/a.png":             {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "dir/a", Ext: "png", Version: "5"},
+		"/favicon.ico":              {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "favicon"},
+		"/iu/w_1/a.jpg":             {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "a", Ext: "jpg", Tx: "w_1"},
+		"/image/private/a.jpg":      {Cloud: "demo", ResourceType: Image, Type: Private, PublicID: "a", Ext: "jpg"},
+	} {
+		if err := ParseHost("demo", path, &r); err != nil || r != want {
+			t.Errorf("ParseHost(%s) = %+v %v, want %+v", path, r, err, want)
+		}
+	}
+}
