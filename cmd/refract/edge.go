@@ -8,9 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,21 +34,13 @@ func runEdge(args []string) error {
 	if err := config.Load(*path, &ec); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	n, err := startEdge(ctx, ec, log)
-	if err != nil {
-		return err
-	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-n.done:
-		log.Error("a listener failed; shutting down", "err", err)
-		n.done <- err
-	}
-	return n.shutdown()
+	return runUntilSignal(func(ctx context.Context, log *slog.Logger) (chan error, func() error, error) {
+		n, err := startEdge(ctx, ec, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return n.done, n.shutdown, nil
+	})
 }
 
 // edgeNode is a running refract edge.
