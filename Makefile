@@ -114,7 +114,8 @@ bench-edge: build ## the edge's RAM hits against nginx (wrk, CPU pinning) and RS
 
 # Every fuzz target, as <package dir>:<target>.
 FUZZ_TARGETS := shared/transform:FuzzParse shared/urlapi:FuzzParse shared/safehttp:FuzzCheckURL \
-	shared/safehttp:FuzzForbiddenForms origin/chunk:FuzzParseContentRange origin/upload:FuzzParseForm
+	shared/safehttp:FuzzForbiddenForms origin/chunk:FuzzParseContentRange origin/upload:FuzzParseForm \
+	shared/token:FuzzParse edge/referrer:FuzzAllowed edge/disk:FuzzDecodeHeader
 
 fuzz: setup ## run every fuzz target for FUZZTIME (default 60s) each, and keep what it found in testdata
 	@for pt in $(FUZZ_TARGETS); do \

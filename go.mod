@@ -14,6 +14,7 @@ require (
 	github.com/cloudinary/cloudinary-go/v2 v2.14.0
 	github.com/dgraph-io/ristretto/v2 v2.3.0
 	github.com/esimov/pigo v1.4.6
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/prometheus/client_golang v1.23.2
 	github.com/valyala/fasthttp v1.68.0
 	go.yaml.in/yaml/v3 v3.0.4

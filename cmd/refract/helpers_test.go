@@ -123,7 +123,14 @@ func expectImage(t *testing.T, r response, f format.Format, w, h int) {
 // node's /metrics.
 func metric(t *testing.T, n *devNode, sample string) int {
 	t.Helper()
-	r := fetch(t, "http://"+n.opsAddr+"/metrics")
+	return metricAt(t, "http://"+n.opsAddr+"/metrics", sample)
+}
+
+// metricAt reads one sample from a /metrics URL; a counter not yet
+// exported reads as 0 when it has labels (it exists once counted).
+func metricAt(t *testing.T, url, sample string) int {
+	t.Helper()
+	r := fetch(t, url)
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\d+)$`).FindSubmatch(r.body)
 	if m == nil {
 		t.Fatalf("%s is missing from /metrics", sample)

@@ -15,6 +15,7 @@ const usageText = `refract — a self-hosted, Cloudinary-compatible image delive
 Usage:
   refract dev [flags]        run origin and edge in one process on local disk
   refract origin [flags]     run an origin node of a fleet (--config configs/origin.yaml)
+  refract edge [flags]       run an edge (PoP) in front of the origins (--config configs/edge.yaml)
   refract sign-url [flags]   sign a delivery path with a cloud's secret
   refract version            print the version
 
@@ -32,6 +33,8 @@ func main() {
 		err = runDev(args)
 	case "origin":
 		err = runOrigin(args)
+	case "edge":
+		err = runEdge(args)
 	case "sign-url":
 		err = runSignURL(args, os.Stdout)
 	case "version", "-v", "--version":

@@ -37,21 +37,34 @@ func runOrigin(args []string) error {
 	if *storeFlag != "" {
 		oc.Store = *storeFlag
 	}
+	return runUntilSignal(func(ctx context.Context, log *slog.Logger) (chan error, func() error, error) {
+		n, err := startOrigin(ctx, oc, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return n.done, n.shutdown, nil
+	})
+}
+
+// runUntilSignal starts a fleet node with a JSON logger and runs it
+// until SIGINT or SIGTERM, or until one of its listeners fails (done),
+// then shuts it down.
+func runUntilSignal(start func(ctx context.Context, log *slog.Logger) (done chan error, shutdown func() error, err error)) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := startOrigin(ctx, oc, log)
+	done, shutdown, err := start(ctx, log)
 	if err != nil {
 		return err
 	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
-	case err := <-n.done:
+	case err := <-done:
 		log.Error("a listener failed; shutting down", "err", err)
-		n.done <- err
+		done <- err // shutdown collects one result per listener
 	}
-	return n.shutdown()
+	return shutdown()
 }
 
 // originNode is a running refract origin.
@@ -64,6 +77,7 @@ type originNode struct {
 	opsAddr        string
 	done           chan error
 	stopBackground context.CancelFunc
+	stopped        bool // shut down already (tests)
 }
 
 func startOrigin(ctx context.Context, oc config.Origin, log *slog.Logger) (*originNode, error) {

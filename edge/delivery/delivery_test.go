@@ -41,10 +41,20 @@ func primed(t testing.TB, path string, accept string) *Server {
 	f := derivative.OutputFormat(&r, &ch)
 	key := derivative.AppendKey(nil, &r, ch.AppendCanonical(nil), f, format.ParseAccept([]byte(accept)))
 	c.Set(derivative.Hash(key), &cache.Entry{
-		Key: key, Body: make([]byte, 41<<10), ContentType: "image/jpeg",
-		ETag: `"abc"`, CacheControl: immutable, Stored: time.Now().UnixNano(),
+		Key: key, Body: primedBody(), ContentType: "image/jpeg",
+		ETag: `"abc"`, CacheControl: immutable, Stored: time.Now().UnixNano(), Expires: time.Now().Add(time.Hour).UnixNano(),
 	}, 0)
 	return s
+}
+
+// primedBody is the 41 KB body of primed entries, each byte telling
+// where it is, so that a range shows which bytes it holds.
+func primedBody() []byte {
+	b := make([]byte, 41<<10)
+	for i := range b {
+		b[i] = byte(i % 251)
+	}
+	return b
 }
 
 func request(ctx *fasthttp.RequestCtx, path, accept string) {

@@ -33,9 +33,9 @@ func resolveDPR(ch *transform.Chain, h *fasthttp.RequestHeader) bool {
 }
 
 func hintDPR(h *fasthttp.RequestHeader) float64 {
-	v := h.Peek("Sec-CH-DPR")
+	v := peek(h, hSecCHDPR)
 	if len(v) == 0 {
-		v = h.Peek("DPR")
+		v = peek(h, hDPR)
 	}
 	if len(v) == 0 || len(v) > 8 {
 		return 1

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 )
 
@@ -18,6 +19,19 @@ type Cloud struct {
 	// for in advance: derivatives that exist (eager or explicit), named
 	// transformations allowed for strict mode, and signed URLs.
 	StrictTransformations bool `json:"strict_transformations,omitempty" yaml:"strict_transformations"`
+
+	// Delivery settings, read by edges.
+
+	// Hosts are private-CDN and CNAME host names that serve this cloud
+	// without <cloud> in the path.
+	Hosts []string `json:"hosts,omitempty" yaml:"hosts"`
+	// TokenKey is the hex key of __cld_token__ tokens.
+	TokenKey string `json:"token_key,omitempty" yaml:"token_key"`
+	// AllowedReferrers, when set, are the only Referer hosts served
+	// (*.example.com allowed).
+	AllowedReferrers []string `json:"allowed_referrers,omitempty" yaml:"allowed_referrers"`
+	// FetchDomains are the hosts fetch delivery may take images from.
+	FetchDomains []string `json:"fetch_domains,omitempty" yaml:"fetch_domains"`
 }
 
 // URL is the CLOUDINARY_URL for c.
@@ -55,19 +69,40 @@ func redact(s string) string {
 	return "(unparseable)"
 }
 
-// Registry maps cloud names to clouds. It is safe for concurrent use.
+// Registry maps cloud names, and private-CDN hosts, to clouds. It is
+// safe for concurrent use.
 type Registry struct {
 	mu     sync.RWMutex
 	clouds map[string]Cloud
+	hosts  map[string]string // lower-case host → cloud name
 }
 
 // NewRegistry returns a registry holding cs.
 func NewRegistry(cs ...Cloud) *Registry {
-	r := &Registry{clouds: map[string]Cloud{}}
+	r := &Registry{clouds: map[string]Cloud{}, hosts: map[string]string{}}
 	for _, c := range cs {
 		r.clouds[c.Name] = c
+		for _, h := range c.Hosts {
+			r.hosts[strings.ToLower(h)] = c.Name
+		}
 	}
 	return r
+}
+
+// LookupHost finds the cloud a private-CDN or CNAME host serves; host is
+// the Host header without a port, compared case-insensitively.
+func (r *Registry) LookupHost(host string) (Cloud, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	name, ok := r.hosts[host]
+	if !ok {
+		name, ok = r.hosts[strings.ToLower(host)]
+	}
+	if !ok {
+		return Cloud{}, false
+	}
+	c, ok := r.clouds[name]
+	return c, ok
 }
 
 // Lookup finds a cloud by name.

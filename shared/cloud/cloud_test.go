@@ -1,13 +1,14 @@
 package cloud
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
 
 func TestParseURL(t *testing.T) {
 	c, err := ParseURL("cloudinary://123456:abc-DEF_ghi@my-cloud")
-	if err != nil || c != (Cloud{Name: "my-cloud", APIKey: "123456", APISecret: "abc-DEF_ghi"}) {
+	if err != nil || !reflect.DeepEqual(c, Cloud{Name: "my-cloud", APIKey: "123456", APISecret: "abc-DEF_ghi"}) {
 		t.Fatalf("ParseURL = %+v %v", c, err)
 	}
 	if c.URL() != "cloudinary://123456:abc-DEF_ghi@my-cloud" {
@@ -25,10 +26,22 @@ func TestParseURL(t *testing.T) {
 		t.Error("CheckKey")
 	}
 	r := NewRegistry(c)
-	if got, ok := r.Lookup("my-cloud"); !ok || got != c {
+	if got, ok := r.Lookup("my-cloud"); !ok || !reflect.DeepEqual(got, c) {
 		t.Error("Lookup")
 	}
 	if _, ok := r.Lookup("other"); ok {
 		t.Error("Lookup of an unknown cloud")
+	}
+}
+
+func TestLookupHost(t *testing.T) {
+	r := NewRegistry(Cloud{Name: "a", Hosts: []string{"img.Example.com"}}, Cloud{Name: "b"})
+	for _, h := range []string{"img.example.com", "IMG.EXAMPLE.COM"} {
+		if c, ok := r.LookupHost(h); !ok || c.Name != "a" {
+			t.Errorf("LookupHost(%q) = %v %v", h, c.Name, ok)
+		}
+	}
+	if _, ok := r.LookupHost("example.com"); ok {
+		t.Error("an unmapped host found a cloud")
 	}
 }

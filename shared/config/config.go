@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -138,25 +139,36 @@ func expandEnv(b []byte) ([]byte, error) {
 	return bytes.Join(lines, nil), nil
 }
 
-// Validate checks an origin configuration.
-func (o *Origin) Validate() error {
-	if len(o.Clouds) == 0 {
+// validateClouds checks the tenants: named, with credentials, and one
+// key per cloud so that a key never opens another tenant.
+func validateClouds(clouds []cloud.Cloud) error {
+	if len(clouds) == 0 {
 		return fmt.Errorf("config: no clouds")
 	}
 	seen := map[string]bool{}
 	keys := map[string]bool{}
-	for _, c := range o.Clouds {
+	for _, c := range clouds {
 		if c.Name == "" || c.APIKey == "" || c.APISecret == "" {
 			return fmt.Errorf("config: cloud %q needs a name, api_key and api_secret", c.Name)
+		}
+		if strings.ContainsAny(c.Name, "/%") {
+			return fmt.Errorf("config: cloud name %q may not contain / or %%", c.Name)
 		}
 		if seen[c.Name] {
 			return fmt.Errorf("config: cloud %q is listed twice", c.Name)
 		}
-		// One key, one cloud: a key must never open another tenant.
 		if keys[c.APIKey] {
 			return fmt.Errorf("config: cloud %q reuses another cloud's api_key", c.Name)
 		}
 		seen[c.Name], keys[c.APIKey] = true, true
+	}
+	return nil
+}
+
+// Validate checks an origin configuration.
+func (o *Origin) Validate() error {
+	if err := validateClouds(o.Clouds); err != nil {
+		return err
 	}
 	if len(o.PeerSecret) < 16 {
 		return fmt.Errorf("config: peer_secret must be at least 16 characters")

@@ -80,3 +80,30 @@ func TestValidate(t *testing.T) {
 		t.Error("a short peer secret is valid")
 	}
 }
+
+func TestExampleEdgeConfig(t *testing.T) {
+	t.Setenv("REFRACT_PEER_SECRET", "0123456789abcdef0123")
+	t.Setenv("DEMO_API_KEY", "123")
+	t.Setenv("DEMO_API_SECRET", "s")
+	e := DefaultEdge()
+	if err := Load("../../configs/edge.yaml", &e); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Origins) != 2 || e.Cache.StaleIfError != 24*time.Hour || e.Clouds[0].Hosts[0] != "img.example.com" || e.HTTP.ReadTimeout != 10*time.Second {
+		t.Errorf("loaded %+v", e)
+	}
+	bad := e
+	bad.Origins = []string{"no-port"}
+	if bad.Validate() == nil {
+		t.Error("an origin without a port is valid")
+	}
+	bad = e
+	bad.Clouds = append(bad.Clouds, bad.Clouds[0])
+	bad.Clouds[1].Name, bad.Clouds[1].APIKey = "other", "456"
+	if bad.Validate() == nil {
+		t.Error("one host mapped to two clouds is valid")
+	}
+}

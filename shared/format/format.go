@@ -4,6 +4,7 @@ package format
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 )
 
@@ -142,14 +143,14 @@ func ParseAccept(h []byte) Accepts {
 		}
 		slash := i + j
 		i = slash + 1
-		if slash < 5 || len(h)-slash < 5 || !equalFold(h[slash-5:slash], "image") {
+		if slash < 5 || len(h)-slash < 5 || fold4(h[slash-5:]) != imag || h[slash-1]|0x20 != 'e' {
 			continue
 		}
 		var f Accepts
-		switch sub := h[slash+1 : slash+5]; {
-		case equalFold(sub, "avif"):
+		switch fold4(h[slash+1:]) {
+		case avif:
 			f = AcceptAVIF
-		case equalFold(sub, "webp"):
+		case webp:
 			f = AcceptWebP
 		default:
 			continue
@@ -164,19 +165,17 @@ func ParseAccept(h []byte) Accepts {
 	}
 }
 
-// equalFold compares ASCII b with lower-case s, ignoring b's case.
-func equalFold(b []byte, s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}
+// fold4 is b's first four bytes as one number, each with bit 0x20 set:
+// that lower-cases ASCII letters and turns no other byte into a letter,
+// so comparing with a lower-case word is a case-insensitive compare in
+// one step.
+func fold4(b []byte) uint32 { return binary.LittleEndian.Uint32(b) | 0x20202020 }
+
+var (
+	imag = binary.LittleEndian.Uint32([]byte("imag"))
+	avif = binary.LittleEndian.Uint32([]byte("avif"))
+	webp = binary.LittleEndian.Uint32([]byte("webp"))
+)
 
 // qZero reports whether params (";q=0" and the like) set q to zero.
 func qZero(p []byte) bool {

@@ -1,6 +1,9 @@
 package transform
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // FuzzParse checks that any input either fails with a 400 or yields a
 // canonical form that parses back to itself.
@@ -32,6 +35,36 @@ func FuzzParse(f *testing.F) {
 		}
 		if again.String() != canon {
 			t.Fatalf("canonical form is not stable: %q -> %q", canon, again.String())
+		}
+	})
+}
+
+// looksLikeComponentRef is LooksLikeComponent as first written, with
+// strings.Cut: the reference FuzzLooksLikeComponent holds it to.
+func looksLikeComponentRef(seg string) bool {
+	if seg == "" {
+		return false
+	}
+	for rest := seg; ; {
+		part, tail, more := strings.Cut(rest, ",")
+		key, _, ok := strings.Cut(part, "_")
+		if !ok || !KnownKey(key) {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rest = tail
+	}
+}
+
+func FuzzLooksLikeComponent(f *testing.F) {
+	for _, s := range []string{"w_300,c_scale", "w_300,", ",w_1", "_x", "w", "w_", "sample", "$v_1,w_$v", "e_blur:300_2,o_50", "a_b_c,d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, seg string) {
+		if got, want := LooksLikeComponent(seg), looksLikeComponentRef(seg); got != want {
+			t.Fatalf("LooksLikeComponent(%q) = %v, the reference says %v", seg, got, want)
 		}
 	})
 }

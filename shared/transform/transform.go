@@ -406,15 +406,23 @@ func LooksLikeComponent(seg string) bool {
 	if seg == "" {
 		return false
 	}
-	for rest := seg; ; {
-		part, tail, more := strings.Cut(rest, ",")
-		key, _, ok := strings.Cut(part, "_")
-		if !ok || !KnownKey(key) {
+	// One pass over the bytes, as the URL parser calls this on every
+	// segment of an unversioned URL: each part's key runs to its first
+	// '_', and the part to the next ','.
+	for start := 0; ; {
+		i := start
+		for i < len(seg) && seg[i] != '_' && seg[i] != ',' {
+			i++
+		}
+		if i == len(seg) || seg[i] == ',' || !KnownKey(seg[start:i]) {
 			return false
 		}
-		if !more {
+		for i < len(seg) && seg[i] != ',' {
+			i++
+		}
+		if i == len(seg) {
 			return true
 		}
-		rest = tail
+		start = i + 1
 	}
 }

@@ -56,10 +56,13 @@ func (t Type) String() string { return typeNames[t%4] }
 
 // ParseType maps a delivery type name to a Type.
 func ParseType(s string) (Type, bool) {
-	for i, n := range typeNames {
-		if n != "" && n == s {
-			return Type(i), true
-		}
+	switch s { // typeNames, as a switch: it is on the hit path
+	case "upload":
+		return Upload, true
+	case "private":
+		return Private, true
+	case "authenticated":
+		return Authenticated, true
 	}
 	return 0, false
 }
@@ -133,14 +136,34 @@ func Parse(path string, r *Request) error {
 }
 
 // ParseHost reads a path that omits the cloud, as on a private CDN or
-// CNAME host mapped to cloud by configuration.
+// CNAME host mapped to cloud by configuration. There a path that does
+// not start with a resource type is a root-path URL, image/upload
+// implied, and /favicon.ico is the cloud's root asset "favicon".
 func ParseHost(cloud, path string, r *Request) error {
 	*r = Request{}
 	if len(path) < 2 || path[0] != '/' {
 		return errNotFound
 	}
 	r.Cloud = cloud
+	if path == "/favicon.ico" {
+		r.ResourceType, r.Type, r.PublicID = Image, Upload, "favicon"
+		return nil
+	}
+	if first, _ := next(path[1:]); !rootWord(first) {
+		r.ResourceType, r.Type = Image, Upload
+		return parseTail(path[1:], r, false)
+	}
 	return parseAfterCloud(path[1:], r)
+}
+
+// rootWord reports whether a first segment names a resource type (or a
+// shortened or SEO form of one), rather than starting a root-path URL.
+func rootWord(seg string) bool {
+	switch seg {
+	case "image", "raw", "video", "iu", "images", "private_images", "authenticated_images", "files", "videos":
+		return true
+	}
+	return false
 }
 
 var (
@@ -186,6 +209,12 @@ func parseAfterCloud(rest string, r *Request) error {
 		}
 		r.Type = t
 	}
+	return parseTail(rest, r, seo)
+}
+
+// parseTail reads what follows the delivery type: the signature, the
+// transformation, the version and the public_id.
+func parseTail(rest string, r *Request, seo bool) error {
 	if len(rest) > 4 && rest[:3] == "s--" {
 		seg, tail := next(rest)
 		if len(seg) < 5 || seg[len(seg)-2:] != "--" {
@@ -227,7 +256,8 @@ func parseAfterCloud(rest string, r *Request) error {
 		return err
 	}
 	r.PublicID = pid
-	if r.Ext != "" && format.FromExt(r.Ext) == format.Unknown {
+	// Only an SEO suffix's extension is unchecked by now.
+	if seo && r.Ext != "" && format.FromExt(r.Ext) == format.Unknown {
 		return clderr.BadRequest("Invalid extension - %s", r.Ext)
 	}
 	return nil
@@ -277,8 +307,12 @@ func isVersion(seg string) bool {
 }
 
 func next(s string) (seg, rest string) {
-	if i := strings.IndexByte(s, '/'); i >= 0 {
-		return s[:i], s[i+1:]
+	// A plain loop: segments are short, and IndexByte's setup costs
+	// more than it saves on them.
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return s[:i], s[i+1:]
+		}
 	}
 	return s, ""
 }
@@ -288,17 +322,28 @@ func validCloud(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !cloudByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
 
+// cloudByte is what a cloud name is made of: ASCII letters, digits, '-'
+// and '_'.
+var cloudByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+	}
+	return t
+}()
+
 // decodeID undoes the SDKs' escaping of a public_id (percent escapes, and
 // "+" for a space) and refuses ids no store should see.
 func decodeID(id string) (string, error) {
+	if plainID(id) {
+		return id, nil // the common case, checked in one pass
+	}
 	if strings.ContainsAny(id, "%+") {
 		d, err := url.QueryUnescape(id)
 		if err != nil {
@@ -311,6 +356,43 @@ func decodeID(id string) (string, error) {
 	}
 	return id, nil
 }
+
+// plainID reports whether id is a valid public_id made of printable
+// ASCII only, with nothing to decode: ValidatePublicID's checks in one
+// pass, for the hit path. It says nothing about other ids, which take
+// the slow path that also says what is wrong with them.
+func plainID(id string) bool {
+	if id == "" || len(id) > MaxPublicID || id[len(id)-1] == '/' {
+		return false
+	}
+	seg := 0 // where the current segment starts
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c == '/' {
+			if !plainSegment(id[seg:i]) {
+				return false
+			}
+			seg = i + 1
+		} else if !plainByte[c] {
+			return false
+		}
+	}
+	return plainSegment(id[seg:])
+}
+
+func plainSegment(s string) bool {
+	return s != "" && s != "." && s != ".." && len(s) <= maxSegment
+}
+
+// plainByte is printable ASCII without the characters a public_id may not
+// have ('/' separates segments), and without '%' and '+', which decodeID
+// would decode.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune(`?#\<>%&+/`, rune(c))
+	}
+	return t
+}()
 
 // ValidatePublicID refuses public_ids that are empty, too long, or could
 // escape a storage namespace: empty, "." or ".." folders, a leading or

@@ -1,6 +1,7 @@
 package urlapi
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/refract-cdn/refract/shared/clderr"
@@ -156,7 +157,32 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) returned an invalid public_id %q", path, r.PublicID)
 		}
 		_ = r.AppendToSign(nil)
+		checkPlainID(t, path)
 	})
+}
+
+// checkPlainID: the fast path accepts only what the slow path would,
+// unchanged.
+func checkPlainID(t *testing.T, id string) {
+	t.Helper()
+	if plainID(id) && (ValidatePublicID(id) != nil || strings.ContainsAny(id, "%+")) {
+		t.Fatalf("plainID accepts %q, which decodeID would change or refuse", id)
+	}
+}
+
+func TestPlainID(t *testing.T) {
+	for _, id := range []string{"sample", "folder/sample", "a/b/c.d-e_f~g h", strings.Repeat("x", 240)} {
+		if !plainID(id) {
+			t.Errorf("plainID(%q) = false", id)
+		}
+	}
+	for _, id := range []string{"", "/a", "a/", "a//b", "./a", "a/..", "a%20b", "a+b", "a?b", "a#b", `a\b`,
+		"a<b", "a>b", "a&b", "a\x01b", "a\x7fb", "caf\u00e9", strings.Repeat("x", 241), strings.Repeat("x/", 128) + "x"} {
+		checkPlainID(t, id)
+		if plainID(id) {
+			t.Errorf("plainID(%q) = true", id)
+		}
+	}
 }
 
 func TestPath(t *testing.T) {
@@ -183,5 +209,29 @@ func TestValidatePublicIDText(t *testing.T) {
 	}
 	if err := ValidatePublicID("dir/ünïcødé 名前"); err != nil {
 		t.Errorf("a UTF-8 public_id: %v", err)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	var r Request
+	path := "/demo/image/upload/w_300,c_scale/v1700000000/folder/sample.jpg"
+	for b.Loop() {
+		_ = Parse(path, &r)
+	}
+}
+
+func TestParseHostRoot(t *testing.T) {
+	var r Request
+	for path, want := range map[string]Request{
+		"/sample.jpg":               {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "sample", Ext: "jpg"},
+		"/w_300,c_scale/sample.jpg": {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "sample", Ext: "jpg", Tx: "w_300,c_scale"},
+		"/v5/dir/a.png":             {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "dir/a", Ext: "png", Version: "5"},
+		"/favicon.ico":              {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "favicon"},
+		"/iu/w_1/a.jpg":             {Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "a", Ext: "jpg", Tx: "w_1"},
+		"/image/private/a.jpg":      {Cloud: "demo", ResourceType: Image, Type: Private, PublicID: "a", Ext: "jpg"},
+	} {
+		if err := ParseHost("demo", path, &r); err != nil || r != want {
+			t.Errorf("ParseHost(%s) = %+v %v, want %+v", path, r, err, want)
+		}
 	}
 }
