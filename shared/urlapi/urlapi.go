@@ -358,38 +358,36 @@ func decodeID(id string) (string, error) {
 }
 
 // plainID reports whether id is a valid public_id made of printable
-// ASCII only, with nothing to decode: ValidatePublicID's checks in one
-// pass, for the hit path. It says nothing about other ids, which take
-// the slow path that also says what is wrong with them.
+// ASCII only, with nothing to decode, no segment that starts with a dot
+// and no more than maxSegment bytes: ValidatePublicID's checks in one
+// pass, for the hit path. Other ids take the slow path, which also says
+// what is wrong with them.
 func plainID(id string) bool {
-	if id == "" || len(id) > MaxPublicID || id[len(id)-1] == '/' {
+	if id == "" || len(id) > maxSegment || id[len(id)-1] == '/' {
 		return false
 	}
-	seg := 0 // where the current segment starts
+	var bad uint8
+	prev := byte('/') // the id starts a segment
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if c == '/' {
-			if !plainSegment(id[seg:i]) {
-				return false
-			}
-			seg = i + 1
-		} else if !plainByte[c] {
+		bad |= notPlain[c]
+		// An empty segment, or one that may be "." or "..".
+		if prev == '/' && (c == '/' || c == '.') {
 			return false
 		}
+		prev = c
 	}
-	return plainSegment(id[seg:])
+	return bad == 0
 }
 
-func plainSegment(s string) bool {
-	return s != "" && s != "." && s != ".." && len(s) <= maxSegment
-}
-
-// plainByte is printable ASCII without the characters a public_id may not
-// have ('/' separates segments), and without '%' and '+', which decodeID
-// would decode.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = !strings.ContainsRune(`?#\<>%&+/`, rune(c))
+// notPlain is 1 for the bytes plainID refuses: all but printable ASCII,
+// the characters a public_id may not have, and '%' and '+', which
+// decodeID would decode.
+var notPlain = func() (t [256]uint8) {
+	for c := range t {
+		if c < 0x20 || c >= 0x7f || strings.ContainsRune(`?#\<>%&+`, rune(c)) {
+			t[c] = 1
+		}
 	}
 	return t
 }()
