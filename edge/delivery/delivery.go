@@ -1,6 +1,7 @@
 // Package delivery is the edge's HTTP handler for delivery URLs: it
-// parses and authorises the URL, negotiates the format, serves RAM hits
-// without allocating, and coalesces misses into one origin request.
+// parses and authorises the URL, negotiates the format, serves RAM hits,
+// whole or a byte range, without allocating, and coalesces misses into
+// one origin request.
 package delivery
 
 import (
