@@ -245,9 +245,14 @@ func parseTail(rest string, r *Request, seo bool) error {
 			}
 		}
 	} else if r.ResourceType == Image {
-		if dot := strings.LastIndexByte(id, '.'); dot > 0 && dot > strings.LastIndexByte(id, '/') {
-			if f := format.FromExt(id[dot+1:]); f != format.Unknown && f != format.Auto {
-				r.Ext, id = id[dot+1:], id[:dot]
+		// The extension follows the last '.', if no '/' does and it is
+		// not the first byte: one backward scan, which stops at either.
+		for dot := len(id) - 1; dot > 0 && id[dot] != '/'; dot-- {
+			if id[dot] == '.' {
+				if f := format.FromExt(id[dot+1:]); f != format.Unknown && f != format.Auto {
+					r.Ext, id = id[dot+1:], id[:dot]
+				}
+				break
 			}
 		}
 	}

@@ -41,6 +41,13 @@ func TestParse(t *testing.T) {
 			Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "photo.v2.JPG"}},
 		{"/demo/image/upload/v17", Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "v17"}},
 		{"/demo/image/upload/f_auto/sample", Request{Cloud: "demo", ResourceType: Image, Type: Upload, Tx: "f_auto", PublicID: "sample"}},
+		// Only a dot after the last '/' can start an extension, and not as
+		// the id's first byte.
+		{"/demo/image/upload/a.png/b", Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "a.png/b"}},
+		{"/demo/image/upload/v1/x.y/z.png", Request{Cloud: "demo", ResourceType: Image, Type: Upload, Version: "1", PublicID: "x.y/z", Ext: "png"}},
+		{"/demo/image/upload/a.b.webp", Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "a.b", Ext: "webp"}},
+		{"/demo/image/upload/x.auto", Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: "x.auto"}},
+		{"/demo/image/upload/.png", Request{Cloud: "demo", ResourceType: Image, Type: Upload, PublicID: ".png"}},
 	}
 	for _, c := range cases {
 		var r Request
@@ -56,6 +63,7 @@ func TestParse(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	cases := map[string]int{
+		"/demo/image/upload/a/.png":         400, // the id would end in '/'
 		"":                                  404,
 		"/":                                 404,
 		"/demo":                             404,
