@@ -520,8 +520,9 @@ func (s *Server) refresh(st *state, h uint64, stale *cache.Entry) {
 	}()
 }
 
-// refreshHeaders are the request headers a derivative's key depends on.
-var refreshHeaders = [][]byte{[]byte("Accept"), []byte("Sec-CH-DPR"), []byte("DPR")}
+// refreshHeaders are the request headers a derivative's key depends on,
+// in the normal form peek needs ("Sec-Ch-Dpr", not "Sec-CH-DPR").
+var refreshHeaders = [][]byte{hAccept, hSecCHDPR, hDPR}
 
 // write answers with e. xCache and timing are the X-Cache and
 // Server-Timing values of the outcome. hints says the request's dpr_auto

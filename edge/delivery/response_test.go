@@ -392,3 +392,47 @@ func TestAge(t *testing.T) {
 		t.Errorf("the coarse clock is %v behind", time.Duration(d))
 	}
 }
+
+// TestRefreshKeepsHints: the background refresh of a stale entry copies
+// the client hints its key depends on, so it refreshes that entry, not
+// the dpr_1 one.
+func TestRefreshKeepsHints(t *testing.T) {
+	c, err := cache.New(8 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	s := New(Config{
+		Clouds: cloud.NewRegistry(cloud.Cloud{Name: "demo", APIKey: "k", APISecret: "b"}),
+		Cache:  c, Bans: ban.New(time.Hour), MaxAge: time.Hour, ImmutableTTL: time.Hour, StaleWhileRevalidate: time.Hour,
+		Origin: forward.New(fakeOrigin(t, []byte("fresh"), 0), []byte("secret"), 5*time.Second),
+	})
+	const path = "/demo/image/upload/w_100,dpr_auto/v1700000000/sample.jpg"
+	var r urlapi.Request
+	urlapi.Parse(path, &r)
+	var ch transform.Chain
+	transform.Parse("dpr_2,w_100", &ch)
+	key := derivative.AppendKey(nil, &r, ch.AppendCanonical(nil), derivative.OutputFormat(&r, &ch), 0)
+	h := derivative.Hash(key)
+	past := time.Now().Add(-time.Minute).UnixNano()
+	c.Set(h, &cache.Entry{Key: key, Body: []byte("stale"), ETag: `"s"`, CacheControl: immutable, Stored: past, Expires: past}, 0)
+
+	ctx := newCtx()
+	get(s, ctx, "GET", path, "DPR", "2")
+	if string(ctx.Response.Header.Peek("X-Cache")) != "STALE" || string(ctx.Response.Body()) != "stale" {
+		t.Fatalf("%q %q", ctx.Response.Header.Peek("X-Cache"), ctx.Response.Body())
+	}
+	for i := 0; ; i++ {
+		if e := c.Get(h, key); e != nil && string(e.Body) == "fresh" {
+			break
+		}
+		if i == 200 {
+			t.Fatal("the stale dpr_2 entry was not refreshed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	get(s, ctx, "GET", path, "DPR", "2")
+	if string(ctx.Response.Header.Peek("X-Cache")) != "HIT" || string(ctx.Response.Body()) != "fresh" {
+		t.Errorf("after the refresh: %q %q", ctx.Response.Header.Peek("X-Cache"), ctx.Response.Body())
+	}
+}
