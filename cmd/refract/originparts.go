@@ -113,12 +113,6 @@ func buildOrigin(ctx context.Context, oc config.Origin, d originDeps) (*originPa
 		return nil, err
 	}
 	p.background = append(p.background, func(ctx context.Context) { renders.Run(ctx, time.Minute) })
-	p.derive = derive.New(derive.Config{
-		Assets: p.assets, Limit: vipsWork, Secret: []byte(oc.PeerSecret),
-		MaxPixels: lim.MaxOutputPixels, MaxSourceBytes: lim.MaxUploadBytes, Log: d.log, Registerer: d.registerer,
-		Named: registry.Lookup, AllowedForStrict: registry.AllowedForStrict, Clouds: d.clouds, Usage: renders,
-	})
-	presets := &preset.Repo{Store: st}
 	allow := make([]netip.Prefix, 0, len(oc.Remote.Allow))
 	for _, a := range oc.Remote.Allow {
 		pfx, err := netip.ParsePrefix(a)
@@ -127,12 +121,19 @@ func buildOrigin(ctx context.Context, oc config.Origin, d originDeps) (*originPa
 		}
 		allow = append(allow, pfx)
 	}
-	// One guarded client for every URL a user chooses: remote uploads
-	// and webhooks.
+	// One guarded client for every URL a user chooses: remote uploads,
+	// webhooks and fetch delivery.
 	remote := safehttp.NewClient(safehttp.Policy{
 		Allow: allow, MaxBytes: max(oc.Remote.MaxBytes, lim.MaxUploadBytes),
 		Timeout: oc.Remote.Timeout, MaxRedirects: oc.Remote.MaxRedirects,
 	})
+	p.derive = derive.New(derive.Config{
+		Assets: p.assets, Limit: vipsWork, Secret: []byte(oc.PeerSecret),
+		MaxPixels: lim.MaxOutputPixels, MaxSourceBytes: lim.MaxUploadBytes, Log: d.log, Registerer: d.registerer,
+		Named: registry.Lookup, AllowedForStrict: registry.AllowedForStrict, Clouds: d.clouds, Usage: renders,
+		Fetch: remote, // fetch delivery, from the clouds' fetch_domains only
+	})
+	presets := &preset.Repo{Store: st}
 	chunks := &chunk.Assembler{Store: st, MaxBytes: lim.MaxUploadBytes}
 	p.background = append(p.background, func(ctx context.Context) {
 		// Pieces of uploads abandoned for a day are garbage.

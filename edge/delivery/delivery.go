@@ -222,6 +222,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 		}
 		st.parsed = true
 	}
+	if r.Type == urlapi.Fetch {
+		// Refused here, so a flood of foreign URLs never reaches an
+		// origin (which checks too). Hits were allowed when stored.
+		if host, ok := c.FetchAllowed(r.PublicID); !ok {
+			return clderr.Unauthorized("Fetch from %s is not allowed", host)
+		}
+	}
 	start := time.Now()
 	stale := e
 	e, err, shared := s.flight.Do(h, func() (*cache.Entry, error) {

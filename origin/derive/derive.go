@@ -29,6 +29,7 @@ import (
 	"github.com/refract-cdn/refract/shared/flight"
 	"github.com/refract-cdn/refract/shared/format"
 	"github.com/refract-cdn/refract/shared/peerauth"
+	"github.com/refract-cdn/refract/shared/safehttp"
 	"github.com/refract-cdn/refract/shared/transform"
 	"github.com/refract-cdn/refract/shared/urlapi"
 )
@@ -52,12 +53,16 @@ type Config struct {
 	AllowedForStrict func(cloud, name string) bool
 	// Usage counts renders per cloud; nil counts nothing.
 	Usage *usage.Recorder
+	// Fetch downloads fetch deliveries' images (the SSRF-guarded client);
+	// nil refuses fetch delivery.
+	Fetch *safehttp.Client
 }
 
 // Service serves derivative.Endpoint.
 type Service struct {
 	cfg     Config
 	flight  flight.Group[string, result]
+	fetches flight.Group[string, *asset.Asset]
 	renders prometheus.Counter
 	latency prometheus.Histogram
 	outcome *prometheus.CounterVec
@@ -169,7 +174,13 @@ func (s *Service) Derive(ctx context.Context, spec derivative.Spec) (result, err
 }
 
 func (s *Service) derive(ctx context.Context, spec derivative.Spec, ch *transform.Chain) (result, error) {
-	a, _, err := s.cfg.Assets.Get(ctx, spec.Cloud, spec.ResourceType.String(), spec.Type.String(), spec.PublicID)
+	var a *asset.Asset
+	var err error
+	if spec.Type == urlapi.Fetch {
+		a, err = s.fetchAsset(ctx, spec.Cloud, spec.PublicID)
+	} else {
+		a, _, err = s.cfg.Assets.Get(ctx, spec.Cloud, spec.ResourceType.String(), spec.Type.String(), spec.PublicID)
+	}
 	warning := ""
 	if errors.Is(err, asset.ErrNotFound) {
 		warning = "Resource not found - " + spec.PublicID

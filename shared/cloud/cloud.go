@@ -112,3 +112,22 @@ func (r *Registry) Lookup(name string) (Cloud, bool) {
 	r.mu.RUnlock()
 	return c, ok
 }
+
+// FetchAllowed reports whether fetch delivery may take an image from
+// rawURL: an http(s) URL whose host is listed in FetchDomains, or is a
+// subdomain of a "*.example.com" entry. It returns the host it judged,
+// for the error message.
+func (c Cloud) FetchAllowed(rawURL string) (host string, ok bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", false
+	}
+	host = strings.ToLower(u.Hostname())
+	for _, d := range c.FetchDomains {
+		d = strings.ToLower(d)
+		if host == d || (strings.HasPrefix(d, "*.") && strings.HasSuffix(host, d[1:])) {
+			return host, true
+		}
+	}
+	return host, false
+}

@@ -45,3 +45,26 @@ func TestLookupHost(t *testing.T) {
 		t.Error("an unmapped host found a cloud")
 	}
 }
+
+func TestFetchAllowed(t *testing.T) {
+	c := Cloud{FetchDomains: []string{"images.example.com", "*.cdn.example.org"}}
+	for u, want := range map[string]bool{
+		"https://images.example.com/a.jpg":      true,
+		"http://IMAGES.example.com:8080/a.jpg":  true,
+		"https://x.cdn.example.org/a.jpg":       true,
+		"https://a.b.cdn.example.org/a.jpg":     true,
+		"https://cdn.example.org/a.jpg":         false, // *. means a subdomain
+		"https://evilcdn.example.org/a.jpg":     false,
+		"https://images.example.com.evil/a.jpg": false,
+		"ftp://images.example.com/a.jpg":        false,
+		"https://other.example.com/a.jpg":       false,
+		"images.example.com/a.jpg":              false,
+	} {
+		if _, ok := c.FetchAllowed(u); ok != want {
+			t.Errorf("FetchAllowed(%q) = %v, want %v", u, ok, want)
+		}
+	}
+	if _, ok := (Cloud{}).FetchAllowed("https://images.example.com/a.jpg"); ok {
+		t.Error("a cloud without fetch_domains allowed a fetch")
+	}
+}

@@ -16,17 +16,14 @@ type Edge struct {
 	OpsListen string `yaml:"ops_listen"`
 	// Origins are the origins' API listeners (host:port); each
 	// derivative goes to one of them by rendezvous hashing.
-	Origins    []string      `yaml:"origins"`
-	PeerSecret string        `yaml:"peer_secret"`
-	Clouds     []cloud.Cloud `yaml:"clouds"`
-	Cache      EdgeCache     `yaml:"cache"`
-	Origin     EdgeOrigin    `yaml:"origin"`
-	RateLimit  RateLimit     `yaml:"rate_limit"`
-	HTTP       EdgeHTTP      `yaml:"http"`
-	Log        AccessLog     `yaml:"access_log"`
-	// Fetch governs fetch delivery's downloads (the clouds' fetch_domains
-	// say which hosts; private addresses need Allow).
-	Fetch           Remote        `yaml:"fetch"`
+	Origins         []string      `yaml:"origins"`
+	PeerSecret      string        `yaml:"peer_secret"`
+	Clouds          []cloud.Cloud `yaml:"clouds"`
+	Cache           EdgeCache     `yaml:"cache"`
+	Origin          EdgeOrigin    `yaml:"origin"`
+	RateLimit       RateLimit     `yaml:"rate_limit"`
+	HTTP            EdgeHTTP      `yaml:"http"`
+	Log             AccessLog     `yaml:"access_log"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
@@ -100,7 +97,6 @@ func DefaultEdge() Edge {
 			MaxConns: 100_000,
 		},
 		Log:             AccessLog{Sample: 0.01, Errors: true},
-		Fetch:           Remote{MaxBytes: 20 << 20, Timeout: 15 * time.Second, MaxRedirects: 3},
 		ShutdownTimeout: 10 * time.Second,
 	}
 }

@@ -103,11 +103,19 @@ func ParseQuery(q url.Values) (Spec, error) {
 	if s.ResourceType, ok = urlapi.ParseResourceType(q.Get("rt")); !ok || s.Cloud == "" {
 		return s, clderr.BadRequest("Invalid derive request")
 	}
-	if s.Type, ok = urlapi.ParseType(q.Get("type")); !ok {
+	if s.Type, ok = urlapi.ParseDeliveryType(q.Get("type")); !ok {
 		return s, clderr.BadRequest("Invalid derive request")
 	}
 	s.PublicID = q.Get("id")
-	if err := urlapi.ValidatePublicID(s.PublicID); err != nil {
+	validate := urlapi.ValidatePublicID
+	if s.Type == urlapi.Fetch {
+		// A fetch delivery's id is the remote image's URL.
+		validate = urlapi.ValidateFetchURL
+		if s.ResourceType != urlapi.Image {
+			return s, clderr.BadRequest("Invalid derive request")
+		}
+	}
+	if err := validate(s.PublicID); err != nil {
 		return s, err
 	}
 	s.Tx = q.Get("tx")

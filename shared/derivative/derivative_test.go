@@ -82,3 +82,22 @@ func TestStorageName(t *testing.T) {
 		t.Errorf("StorageName: %q", a)
 	}
 }
+
+func TestQueryFetch(t *testing.T) {
+	s := Spec{Cloud: "demo", ResourceType: urlapi.Image, Type: urlapi.Fetch, PublicID: "https://x.example/a b.jpg?q=1", Tx: "w_10"}
+	q, _ := url.ParseQuery(s.Query())
+	if got, err := ParseQuery(q); err != nil || got != s {
+		t.Errorf("fetch round trip: %+v %v", got, err)
+	}
+	for _, id := range []string{"file:///etc/passwd", "folder/a", "https://u:p@x.example/a.jpg"} {
+		q.Set("id", id)
+		if _, err := ParseQuery(q); err == nil {
+			t.Errorf("fetch id %q was accepted", id)
+		}
+	}
+	q.Set("id", "https://x.example/a.jpg")
+	q.Set("rt", "raw")
+	if _, err := ParseQuery(q); err == nil {
+		t.Error("a raw fetch was accepted")
+	}
+}

@@ -48,13 +48,30 @@ const (
 	Upload Type = iota + 1
 	Private
 	Authenticated
+	// Fetch delivers a remote image: its "public_id" is the image's URL.
+	// No upload has this type; ParseType refuses it.
+	Fetch
 )
 
-var typeNames = [...]string{Upload: "upload", Private: "private", Authenticated: "authenticated"}
+var typeNames = [...]string{Upload: "upload", Private: "private", Authenticated: "authenticated", Fetch: "fetch"}
 
-func (t Type) String() string { return typeNames[t%4] }
+func (t Type) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return ""
+}
 
-// ParseType maps a delivery type name to a Type.
+// ParseDeliveryType is ParseType plus fetch, which only delivery URLs
+// (and the derive requests made from them) may name.
+func ParseDeliveryType(s string) (Type, bool) {
+	if s == "fetch" {
+		return Fetch, true
+	}
+	return ParseType(s)
+}
+
+// ParseType maps the name of a type an asset can be stored as to a Type.
 func ParseType(s string) (Type, bool) {
 	switch s { // typeNames, as a switch: it is on the hit path
 	case "upload":
@@ -203,11 +220,17 @@ func parseAfterCloud(rest string, r *Request) error {
 	}
 	if r.Type == 0 {
 		seg, rest = next(rest)
-		t, ok := ParseType(seg)
+		t, ok := ParseDeliveryType(seg)
 		if !ok {
 			return clderr.BadRequest("Invalid delivery type - %s", seg)
 		}
 		r.Type = t
+		if t == Fetch {
+			if r.ResourceType != Image {
+				return clderr.BadRequest("Fetch delivery is for images only")
+			}
+			return parseFetch(rest, r)
+		}
 	}
 	return parseTail(rest, r, seo)
 }

@@ -147,6 +147,8 @@ func FuzzParse(f *testing.F) {
 		"/demo/raw/upload/v3/docs/report.pdf",
 		"/demo/iu/my+file%20x.jpg",
 		"/demo/image/upload/v1/v2/v3",
+		"/demo/image/fetch/w_300,c_fill/https://x.example/a.jpg",
+		"/demo/image/fetch/s--abcdefgh--/https%3A%2F%2Fx.example%2Fa.jpg%3Fv%3D1",
 	} {
 		f.Add(s)
 	}
@@ -161,7 +163,11 @@ func FuzzParse(f *testing.F) {
 		if r.Cloud == "" || r.PublicID == "" || r.ResourceType == 0 || r.Type == 0 {
 			t.Fatalf("Parse(%q) succeeded with an incomplete request %+v", path, r)
 		}
-		if ValidatePublicID(r.PublicID) != nil {
+		validate := ValidatePublicID
+		if r.Type == Fetch {
+			validate = ValidateFetchURL
+		}
+		if validate(r.PublicID) != nil {
 			t.Fatalf("Parse(%q) returned an invalid public_id %q", path, r.PublicID)
 		}
 		_ = r.AppendToSign(nil)
