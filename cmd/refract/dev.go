@@ -301,7 +301,7 @@ func startDev(ctx context.Context, cfg devConfig) (*devNode, error) {
 	}
 	dcfg := delivery.Config{
 		Clouds: clouds, Cache: n.cache, MaxAge: cfg.MaxAge, ImmutableTTL: 24 * time.Hour, Registerer: reg,
-		Origin: forward.New(n.apiAddr, secret, cfg.OriginTimeout),
+		Origin: forward.New(n.apiAddr, secret, cfg.OriginTimeout), MaxURLBytes: 4 << 10,
 	}
 	dcfg.Bans = ban.New(delivery.BanTTL(dcfg))
 	dl := delivery.New(dcfg)

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/refract-cdn/refract/edge/accesslog"
 	"github.com/refract-cdn/refract/edge/ban"
 	"github.com/refract-cdn/refract/edge/cache"
 	"github.com/refract-cdn/refract/edge/delivery"
@@ -35,7 +38,9 @@ func runEdge(args []string) error {
 		return err
 	}
 	return runUntilSignal(func(ctx context.Context, log *slog.Logger) (chan error, func() error, error) {
-		n, err := startEdge(ctx, ec, log)
+		// The access log goes to standard output, one JSON object per
+		// line, for the journal or a log shipper.
+		n, err := startEdge(ctx, ec, log, os.Stdout)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -58,7 +63,8 @@ type edgeNode struct {
 	stopPool context.CancelFunc
 }
 
-func startEdge(ctx context.Context, ec config.Edge, log *slog.Logger) (*edgeNode, error) {
+// startEdge starts an edge; accessLog receives its access log lines.
+func startEdge(ctx context.Context, ec config.Edge, log *slog.Logger, accessLog io.Writer) (*edgeNode, error) {
 	if err := ec.Validate(); err != nil {
 		return nil, err
 	}
@@ -99,6 +105,7 @@ func startEdge(ctx context.Context, ec config.Edge, log *slog.Logger) (*edgeNode
 		Clouds: cloud.NewRegistry(ec.Clouds...), Cache: n.cache, Origin: n.pool, Disk: n.disk, Access: access,
 		MaxAge: ec.Cache.MaxAge, ImmutableTTL: ec.Cache.ImmutableTTL, NegativeTTL: ec.Cache.NegativeTTL,
 		StaleWhileRevalidate: ec.Cache.StaleWhileRevalidate, StaleIfError: ec.Cache.StaleIfError,
+		MaxURLBytes: ec.HTTP.MaxURLBytes, AccessLog: accesslog.New(accessLog, ec.Log.Sample, ec.Log.Errors),
 		Registerer: n.ops.Registry,
 	}
 	dcfg.Bans = ban.New(delivery.BanTTL(dcfg))

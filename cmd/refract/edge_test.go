@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +36,7 @@ type fleet struct {
 	origins []*originNode
 	edge    *edgeNode
 	cloud   cloud.Cloud
+	logs    *lockedBuffer // the edge's access log
 }
 
 func startFleet(t *testing.T, origins int, mod func(*config.Edge)) *fleet {
@@ -46,7 +49,7 @@ func startFleet(t *testing.T, origins int, mod func(*config.Edge)) *fleet {
 	}
 	c, _ := cloud.ParseURL(testCloud)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f := &fleet{cloud: c}
+	f := &fleet{cloud: c, logs: &lockedBuffer{}}
 	var addrs []string
 	for i := 0; i < origins; i++ {
 		oc := config.DefaultOrigin()
@@ -70,7 +73,7 @@ func startFleet(t *testing.T, origins int, mod func(*config.Edge)) *fleet {
 	if mod != nil {
 		mod(&ec)
 	}
-	e, err := startEdge(context.Background(), ec, log)
+	e, err := startEdge(context.Background(), ec, log, f.logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +266,7 @@ func TestEdgeDiskTier(t *testing.T) {
 	b[len(b)-20] ^= 0xff
 	os.WriteFile(files[0], b, 0o600)
 
-	e, err := startEdge(context.Background(), ec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e, err := startEdge(context.Background(), ec, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,5 +408,86 @@ func TestEdgeURLForms(t *testing.T) {
 	expectImage(t, fav, format.PNG, 32, 32)
 	if r := fetch(t, "http://"+f.edge.addr+"/favicon.ico"); r.status != 404 {
 		t.Errorf("favicon.ico on the shared host: %d", r.status)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the edge's handlers may write to
+// concurrently.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the JSON lines written so far, decoded.
+func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(l.b.Bytes()), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("access log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// The access log: errors always, successes as sampled; and the request
+// limits: a URL over max_url_bytes is 414, one over the header buffer
+// is refused before the handler.
+func TestEdgeAccessLogAndLimits(t *testing.T) {
+	f := startFleet(t, 1, func(e *config.Edge) { e.Log.Sample, e.Log.Errors = 0, true })
+	f.upload(t, "logged")
+	base := "http://" + f.edge.addr + "/testcloud/image/upload/"
+	for i := 0; i < 3; i++ {
+		if r := fetch(t, base+"w_40/logged.jpg", "User-Agent", "refract-test"); r.status != 200 {
+			t.Fatalf("delivery: %d", r.status)
+		}
+	}
+	if r := fetch(t, base+"w_40/absent.jpg"); r.status != 404 {
+		t.Fatalf("absent: %d", r.status)
+	}
+	long := base + "w_40/" + strings.Repeat("a", 5000) + ".jpg"
+	if r := fetch(t, long); r.status != 414 || r.header.Get("X-Cld-Error") != "URL is too long" {
+		t.Errorf("a 5 KB URL: %d %q, want 414", r.status, r.header.Get("X-Cld-Error"))
+	}
+	if r, err := get(base + "w_40/" + strings.Repeat("a", 9000) + ".jpg"); err == nil && r.status < 400 {
+		t.Errorf("a 9 KB request line: %d", r.status)
+	}
+	lines := f.logs.lines(t)
+	if len(lines) != 2 {
+		t.Fatalf("%d lines logged with sample 0, want the 404 and the 414: %v", len(lines), lines)
+	}
+	if l := lines[0]; l["status"] != 404.0 || l["uri"] != "/testcloud/image/upload/w_40/absent.jpg" || l["ip"] != "127.0.0.1" ||
+		l["error"] != "Resource not found - absent" || l["cache"] != "MISS" {
+		t.Errorf("404 line: %v", l)
+	}
+	if lines[1]["status"] != 414.0 {
+		t.Errorf("414 line: %v", lines[1])
+	}
+}
+
+// With sample 1 every request is logged, with its cache outcome.
+func TestEdgeAccessLogSampled(t *testing.T) {
+	f := startFleet(t, 1, func(e *config.Edge) { e.Log.Sample, e.Log.Errors = 1, false })
+	f.upload(t, "sampled")
+	u := "http://" + f.edge.addr + "/testcloud/image/upload/w_40/sampled.jpg"
+	fetch(t, u)
+	fetch(t, u, "User-Agent", "refract-test", "Referer", "https://example.com/")
+	lines := f.logs.lines(t)
+	if len(lines) != 2 || lines[0]["cache"] != "MISS" || lines[1]["cache"] != "HIT" || lines[1]["status"] != 200.0 ||
+		lines[1]["ua"] != "refract-test" || lines[1]["referer"] != "https://example.com/" || lines[1]["bytes"].(float64) < 100 {
+		t.Errorf("sampled lines: %v", lines)
 	}
 }

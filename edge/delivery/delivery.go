@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/refract-cdn/refract/edge/accesslog"
 	"github.com/refract-cdn/refract/edge/ban"
 	"github.com/refract-cdn/refract/edge/cache"
 	"github.com/refract-cdn/refract/edge/disk"
@@ -54,7 +55,12 @@ type Config struct {
 	Disk *disk.Tier
 	// Access holds tokens, referrer lists and the rate limit; nil allows
 	// everything the URL's signature rules allow.
-	Access     *Access
+	Access *Access
+	// MaxURLBytes refuses longer request URIs with 414; 0 is no limit
+	// beyond the listener's header buffer.
+	MaxURLBytes int
+	// AccessLog samples requests into the access log; nil logs none.
+	AccessLog  *accesslog.Logger
 	Registerer prometheus.Registerer
 }
 
@@ -135,6 +141,20 @@ type state struct {
 
 // Handle is the fasthttp handler.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	if s.cfg.AccessLog == nil {
+		s.handle(ctx)
+		return
+	}
+	sampled := s.cfg.AccessLog.Sample()
+	s.handle(ctx)
+	s.cfg.AccessLog.Done(ctx, sampled, ctx.Response.Header.PeekBytes(hXCache))
+}
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if s.cfg.MaxURLBytes > 0 && len(ctx.Request.Header.RequestURI()) > s.cfg.MaxURLBytes {
+		s.fail(ctx, errURITooLong)
+		return
+	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
 		s.fail(ctx, errMethod)
@@ -153,10 +173,11 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 }
 
 var (
-	errMethod    = clderr.New(fasthttp.StatusMethodNotAllowed, "Method not allowed")
-	errSignature = clderr.Unauthorized("Invalid signature")
-	errUnsigned  = clderr.Unauthorized("Signature required for this resource")
-	errRawTx     = clderr.BadRequest("Transformations are not supported for raw files")
+	errMethod     = clderr.New(fasthttp.StatusMethodNotAllowed, "Method not allowed")
+	errURITooLong = clderr.New(fasthttp.StatusRequestURITooLong, "URL is too long")
+	errSignature  = clderr.Unauthorized("Invalid signature")
+	errUnsigned   = clderr.Unauthorized("Signature required for this resource")
+	errRawTx      = clderr.BadRequest("Transformations are not supported for raw files")
 )
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
