@@ -117,6 +117,9 @@ func runDev(args []string) error {
 		cfg.Clouds = f.Clouds
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The origin's Go side (uploads in flight, API answers) needs more
+	// room than an edge's; libvips' memory is outside the Go limit.
+	setMemoryLimit(cfg.Log, cfg.CacheBytes, 192<<20)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := startDev(ctx, cfg)

@@ -38,6 +38,7 @@ func runEdge(args []string) error {
 		return err
 	}
 	return runUntilSignal(func(ctx context.Context, log *slog.Logger) (chan error, func() error, error) {
+		setMemoryLimit(log, ec.Cache.RAMBytes, 64<<20)
 		// The access log goes to standard output, one JSON object per
 		// line, for the journal or a log shipper.
 		n, err := startEdge(ctx, ec, log, os.Stdout)

@@ -58,11 +58,11 @@ func fillPaths(n *node, a *asset, max int) []string {
 
 func fillBench(ctx context.Context, cfg config, ps *procs, dir, envName string, env []string, src []byte) (*fillResult, error) {
 	fmt.Printf("edgebench: RSS test (%s): fresh node on CPUs %s, --cache-bytes %d\n", envName, cfg.fillCPUs, cfg.cacheBytes)
-	n, err := startNode(ps, dir, cfg.refract, cfg.fillCPUs, cfg.cacheBytes, env)
+	n, err := cfg.startNode(ps, dir, cfg.fillCPUs, cfg.fillCPUs, env)
 	if err != nil {
 		return nil, err
 	}
-	defer n.p.stop(15 * time.Second)
+	defer n.stop(15 * time.Second)
 	a, err := n.upload("bench/fill", src)
 	if err != nil {
 		return nil, err

@@ -51,7 +51,23 @@ type config struct {
 	fillConc   int
 	fillLoad   time.Duration
 	fillEnvs   []string
+	layout     string // "split" (refract origin + refract edge) or "dev"
 	flags      string // the flags set, for the report
+}
+
+// startNode starts the layout cfg.layout names: the edge (or the dev
+// node) on cpus with env; a split layout's origin on originCPUs.
+func (cfg *config) startNode(ps *procs, dir, cpus, originCPUs string, env []string) (*node, error) {
+	switch cfg.layout {
+	case "dev":
+		return startNode(ps, dir, cfg.refract, cpus, cfg.cacheBytes, env)
+	case "split":
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		return startSplit(ps, dir, cfg.refract, cpus, originCPUs, cfg.cacheBytes, env)
+	}
+	return nil, fmt.Errorf("-node %q: want split or dev", cfg.layout)
 }
 
 func main() {
@@ -82,7 +98,8 @@ func run() int {
 	flag.IntVar(&cfg.fillMax, "fill-max", 4000, "most derivatives requested by the fill")
 	flag.IntVar(&cfg.fillConc, "fill-concurrency", 4, "fill requests in flight")
 	flag.DurationVar(&cfg.fillLoad, "fill-load", 10*time.Second, "wrk hit load over recent derivatives after the fill")
-	fillEnvs := flag.String("fill-env", "default;GOMEMLIMIT=350MiB", "';'-separated node environments for the RSS test, one fresh node each (\"default\": none)")
+	flag.StringVar(&cfg.layout, "node", "split", "what serves: split (refract origin + refract edge, the edge measured) or dev (one refract dev process)")
+	fillEnvs := flag.String("fill-env", "default", "';'-separated node environments for the RSS test, one fresh node each (\"default\": none)")
 	flag.Parse()
 	// The benchmark itself (RSS sampling, the fill's client) runs on the
 	// client's CPUs, off the servers' core: re-run under taskset once.
@@ -271,11 +288,11 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 	}
 	// GOMAXPROCS=1: the edge gets one core, as nginx gets one worker
 	// (Go would pick 1 from the affinity mask anyway; this makes it explicit).
-	n, err := startNode(ps, filepath.Join(tmp, "node"), cfg.refract, cfg.serverCPU, cfg.cacheBytes, []string{"GOMAXPROCS=1"})
+	n, err := cfg.startNode(ps, filepath.Join(tmp, "node"), cfg.serverCPU, cfg.clientCPU, []string{"GOMAXPROCS=1"})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("edgebench: refract dev pid %d on CPU %s, edge %s\n", n.p.pid(), cfg.serverCPU, n.edge)
+	fmt.Printf("edgebench: refract %s pid %d on CPU %s, edge %s\n", cfg.layout, n.p.pid(), cfg.serverCPU, n.edge)
 	www := filepath.Join(tmp, "www")
 	var cases []*hitCase
 	for i, s := range cfg.sizes {
@@ -405,7 +422,7 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 	rep.edgeHWM, _ = procStatusKB(n.p.pid(), "VmHWM")
 	rep.cases = cases
 	rep.nginxVersion = nginxVersion(ctx)
-	n.p.stop(15 * time.Second)
+	n.stop(15 * time.Second)
 	ng.stop(10 * time.Second)
 	return nil
 }

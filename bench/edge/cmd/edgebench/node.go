@@ -21,9 +21,11 @@ import (
 	"github.com/refract-cdn/refract/shared/sign"
 )
 
-// node is a running `refract dev`: origin and edge in one process.
+// node is a running Refract: `refract dev` (origin and edge in one
+// process), or the split layout of startSplit.
 type node struct {
-	p                        *proc
+	p                        *proc  // the process that serves deliveries
+	origin                   *proc  // `refract origin` in the split layout, or nil
 	edge, api, ops           string // host:port
 	cloud, apiKey, apiSecret string
 }

@@ -188,7 +188,11 @@ func (r *report) hitMarkdown(b *strings.Builder) {
 	p("## Method\n\n")
 	p("- **Same core.** The edge and nginx both run on CPU %s (`taskset -c %s`); wrk runs on CPU %s: `taskset -c %s wrk -t1 -c%d -d%s --latency <url>`. Only one server is under load at a time; the other idles on the same core.\n",
 		cfg.serverCPU, cfg.serverCPU, cfg.clientCPU, cfg.clientCPU, cfg.conns, cfg.dur)
-	p("- **Edge.** `refract dev --cache-bytes %d` with `GOMAXPROCS=1` (one core, as nginx has one worker), on ephemeral 127.0.0.1 ports. The dev node is origin and edge in one process; during the runs only the edge works (every request is a RAM hit).\n", cfg.cacheBytes)
+	if cfg.layout == "dev" {
+		p("- **Edge.** `refract dev --cache-bytes %d` with `GOMAXPROCS=1` (one core, as nginx has one worker), on ephemeral 127.0.0.1 ports. The dev node is origin and edge in one process; during the runs only the edge works (every request is a RAM hit).\n", cfg.cacheBytes)
+	} else {
+		p("- **Edge.** `refract edge --config edge.yaml` (`cache.ram_bytes: %d`, no disk tier, access log of errors only, as nginx has `access_log off`) with `GOMAXPROCS=1` (one core, as nginx has one worker), in front of `refract origin` on CPU %s (idle during the runs: every request is a RAM hit), on 127.0.0.1 ports.\n", cfg.cacheBytes, cfg.clientCPU)
+	}
 	p("- **nginx.** `worker_processes 1` (its master idles), `access_log off`, `sendfile %s`, `tcp_nopush on`, `open_file_cache`, `keepalive_requests 1000000` (the default 1000 would make nginx reconnect where the edge does not), and the edge's `Cache-Control` and `Access-Control-Allow-Origin` headers via `add_header`. Temporary prefix and configuration, listening on 127.0.0.1 only.\n", cfg.sendfile)
 	p("- **Same bytes, same path.** Photo-like JPEGs (q85) of about %s are uploaded with a signed Upload API request. Each URL is warmed on the edge until it answers `X-Cache: HIT`; the body it serves is then written to nginx's root at the same path and checked byte for byte through nginx. Besides the original, ", strings.Join(sizeLabels(cfg.sizes), ", "))
 	if cfg.tx {
@@ -235,8 +239,8 @@ func (r *report) hitMarkdown(b *strings.Builder) {
 		p("| %s | `%s` | %s | %s | **%.2f×** (%.2f–%.2f) | %.0f%% | %.0f%% |\n", fmtBytes(len(c.body)), c.label(),
 			fmtInt(med(c.nginx, perCPU)), fmtInt(med(c.edge, perCPU)), m, lo, hi, 100*med(c.nginx, share), 100*med(c.edge, share))
 	}
-	p("\nPeak RSS during these runs (VmRSS sampled every 100 ms): the dev node %s (VmHWM %s), nginx's worker %s.\n\n",
-		fmtMiB(r.edgeRSS), fmtMiB(r.edgeHWM), fmtMiB(r.nginxRSS))
+	p("\nPeak RSS during these runs (VmRSS sampled every 100 ms): the %s %s (VmHWM %s), nginx's worker %s.\n\n",
+		nodeName(cfg), fmtMiB(r.edgeRSS), fmtMiB(r.edgeHWM), fmtMiB(r.nginxRSS))
 
 }
 
@@ -245,9 +249,14 @@ func (r *report) fillMarkdown(b *strings.Builder) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	if len(r.fills) > 0 {
 		p("## RSS with a full %s RAM tier\n\n", fmtMiB(cfg.cacheBytes/1024))
-		p("A fresh dev node per row (origin and edge in one process, so renders, libvips and the upload path count too), on CPUs %s with Go's default GOMAXPROCS and %s, `--cache-bytes %d`. A photo-like JPEG (q90) is uploaded, then %d clients request distinct derivatives (`c_scale,q_<q>,w_<n>`: every width from the source's down to half of it, at q %s in turn; high qualities make few renders fill the tier) until the bodies served add up to twice the tier, %s or %d requests. Then wrk (`-t1 -c16 -d%s`, CPU %s) cycles through the most recent derivatives (as many as fit in half the tier, at most 256), which should all be hits.\n\n",
-			cfg.fillCPUs, arenas(), cfg.cacheBytes, cfg.fillConc, strings.Join(qualities(), ", "), cfg.fillTime, cfg.fillMax, cfg.fillLoad, cfg.clientCPU)
-		p("RSS is VmRSS sampled every 100 ms (before: after the upload, before the fill); VmHWM is the kernel's peak for the process, RssAnon its anonymous memory (Go's heap, libvips' and glibc's) and RssFile the mapped binary and libraries, at the end; Go heap and sys are the node's `go_memstats_heap_inuse_bytes` and `go_memstats_sys_bytes` after the fill. Goal: under 450 MiB.\n\n")
+		if cfg.layout == "dev" {
+			p("A fresh dev node per row (origin and edge in one process, so renders, libvips and the upload path count too), on CPUs %s with Go's default GOMAXPROCS and %s, `--cache-bytes %d`. ", cfg.fillCPUs, arenas(), cfg.cacheBytes)
+		} else {
+			p("A fresh `refract edge` per row, measured alone (its `refract origin` renders in its own process), both on CPUs %s with Go's default GOMAXPROCS, `cache.ram_bytes: %d`, the edge's memory limit left to its default (derived from the tier) unless the row's environment sets GOMEMLIMIT. ", cfg.fillCPUs, cfg.cacheBytes)
+		}
+		p(" A photo-like JPEG (q90) is uploaded, then %d clients request distinct derivatives (`c_scale,q_<q>,w_<n>`: every width from the source's down to half of it, at q %s in turn; high qualities make few renders fill the tier) until the bodies served add up to twice the tier, %s or %d requests. Then wrk (`-t1 -c16 -d%s`, CPU %s) cycles through the most recent derivatives (as many as fit in half the tier, at most 256), which should all be hits.\n\n",
+			cfg.fillConc, strings.Join(qualities(), ", "), cfg.fillTime, cfg.fillMax, cfg.fillLoad, cfg.clientCPU)
+		p("RSS is VmRSS sampled every 100 ms (before: after the upload, before the fill); VmHWM is the kernel's peak for the process, RssAnon its anonymous memory (Go's heap, and in a dev node libvips' and glibc's) and RssFile the mapped binary and libraries, at the end; Go heap and sys are the node's `go_memstats_heap_inuse_bytes` and `go_memstats_sys_bytes` after the fill. Goal: under 450 MiB.\n\n")
 		p("| Source → derivatives | Node environment | RSS before | Fill | Peak RSS, fill | Go heap in use / sys | Hit load | Peak RSS, hit load | VmHWM (RssAnon / RssFile) | < 450 MiB |\n")
 		p("|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, f := range r.fills {
@@ -362,4 +371,12 @@ func arenas() string {
 		return "`MALLOC_ARENA_MAX=" + v + "` (the Makefile's)"
 	}
 	return "`MALLOC_ARENA_MAX` unset"
+}
+
+// nodeName names the measured process in the report.
+func nodeName(cfg config) string {
+	if cfg.layout == "dev" {
+		return "dev node"
+	}
+	return "edge"
 }
