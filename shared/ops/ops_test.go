@@ -40,4 +40,7 @@ func TestOps(t *testing.T) {
 	if _, body := get(t, h, "/metrics"); !strings.Contains(body, "refract_test_total 3") || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics lacks the registered metrics")
 	}
+	if code, body := get(t, h, "/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Errorf("/debug/pprof/heap = %d", code)
+	}
 }
