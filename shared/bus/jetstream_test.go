@@ -446,3 +446,82 @@ func TestFileCursor(t *testing.T) {
 		t.Errorf("temporary files left: %v", ents)
 	}
 }
+
+// The goal: a purge reaches all of 3 edges well within 150ms
+// (p99) of the call. On loopback that leaves the whole budget to the
+// edges' own work.
+func TestJetStreamFanOutLatency(t *testing.T) {
+	srv := natstest.Start(t)
+	pub := dial(t, srv, "origin")
+	const edges, n = 3, 100
+	var mu sync.Mutex
+	seen := map[string]int{}
+	all := make(chan string, n)
+	for i := range edges {
+		e := dial(t, srv, fmt.Sprintf("edge-%d", i))
+		follow(t, e, &MemCursor{}, Handler{Purge: func(p Purge) {
+			mu.Lock()
+			seen[p.PublicID]++
+			if seen[p.PublicID] == edges {
+				all <- p.PublicID
+			}
+			mu.Unlock()
+		}})
+	}
+	var lat []time.Duration
+	for i := range n {
+		id := fmt.Sprint(i)
+		start := time.Now()
+		publish(t, pub, id)
+		select {
+		case got := <-all:
+			if got != id {
+				t.Fatalf("got %s, want %s", got, id)
+			}
+			lat = append(lat, time.Since(start))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("purge %s not on all edges after 5s", id)
+		}
+	}
+	slices.Sort(lat)
+	p99 := lat[n*99/100]
+	t.Logf("publish→all %d edges: p50 %v, p99 %v, max %v", edges, lat[n/2], p99, lat[n-1])
+	if p99 > 150*time.Millisecond {
+		t.Errorf("p99 %v, want < 150ms", p99)
+	}
+}
+
+// A follower whose consumer is deleted under it (by an operator, or by
+// the server after an inactivity) makes a new one where it was.
+func TestJetStreamFollowConsumerDeleted(t *testing.T) {
+	srv := natstest.Start(t)
+	pub := dial(t, srv, "origin")
+	edge := dial(t, srv, "edge")
+	var r recorder
+	follow(t, edge, &MemCursor{}, r.handler())
+	publish(t, pub, "a")
+	r.wait(t, 1)
+
+	s, err := pub.js.Stream(context.Background(), pub.cfg.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := s.ConsumerNames(context.Background())
+	n := 0
+	for name := range names.Name() {
+		if err := s.DeleteConsumer(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if names.Err() != nil || n != 1 {
+		t.Fatalf("deleted %d consumers, err %v", n, names.Err())
+	}
+	publish(t, pub, "b", "c")
+	r.wait(t, 3)
+	time.Sleep(50 * time.Millisecond)
+	if got := r.get(); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("got %v", got)
+	}
+	t.Logf("edge stats %+v", edge.Stats())
+}
