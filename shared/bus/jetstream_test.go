@@ -525,3 +525,68 @@ func TestJetStreamFollowConsumerDeleted(t *testing.T) {
 	}
 	t.Logf("edge stats %+v", edge.Stats())
 }
+
+// An edge or origin may start before NATS: DialJetStream waits for a
+// server until its ctx ends.
+func TestDialJetStreamWaitsForServer(t *testing.T) {
+	srv := natstest.Start(t)
+	srv.Stop()
+	cfg := JetStreamConfig{URLs: []string{srv.URL()}}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	j, err := DialJetStream(ctx, cfg)
+	cancel()
+	if err == nil {
+		j.Close()
+		t.Fatal("DialJetStream succeeded with no server")
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		j, err := DialJetStream(ctx, cfg)
+		if err == nil {
+			j.Close()
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	srv.Restart()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("DialJetStream not done 10s after the server started")
+	}
+}
+
+func TestJetStreamClose(t *testing.T) {
+	srv := natstest.Start(t)
+	j := dial(t, srv, "edge")
+	cancel := j.Subscribe(func(Purge) {})
+	followed := make(chan error, 1)
+	go func() { followed <- j.Follow(context.Background(), &MemCursor{}, Handler{}) }()
+	time.Sleep(100 * time.Millisecond)
+
+	closed := make(chan struct{})
+	go func() { j.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close not done after 5s")
+	}
+	if err := <-followed; !errors.Is(err, ErrClosed) {
+		t.Errorf("Follow returned %v, want ErrClosed", err)
+	}
+	cancel() // returns at once
+	if err := j.Follow(context.Background(), &MemCursor{}, Handler{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Follow after Close: %v", err)
+	}
+	if err := j.Publish(context.Background(), Purge{}); err == nil {
+		t.Error("Publish after Close succeeded")
+	}
+	j.Subscribe(func(Purge) {})() // harmless
+}
