@@ -407,12 +407,13 @@ func (f *follower) run(ctx context.Context) error {
 	}()
 	wait := 100 * time.Millisecond
 	for {
-		select {
-		case <-f.j.closed:
-			return ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
+		if ctx.Err() != nil {
+			select {
+			case <-f.j.closed: // ctx was cancelled for it
+				return ErrClosed
+			default:
+				return ctx.Err()
+			}
 		}
 		reconn := f.j.reconnects()
 		started := time.Now()
