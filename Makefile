@@ -7,7 +7,7 @@ BIN      := bin/refract
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Debian packages the build and tests need.
 # Fonts: DejaVu is the fallback for text layers; Liberation stands in for Arial, Times and Courier.
-APT_PKGS := libvips-dev pkg-config fonts-dejavu-core fonts-liberation2
+APT_PKGS := libvips-dev pkg-config fonts-dejavu-core fonts-liberation2 nats-server
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # glibc arenas fragment badly under libvips' threads; two is the usual cure.
 export MALLOC_ARENA_MAX ?= 2
@@ -70,7 +70,7 @@ fmt-check:
 # REFRACT_REQUIRE_S3=1 turns a missing S3 server binary from a skip into a
 # failure, so the suite never passes without its S3 tests.
 test: setup fmt-check vet $(S3_SERVER) ## the whole suite with the race detector, then the allocation checks without it
-	REFRACT_REQUIRE_S3=1 $(GO) test -race -count=1 -timeout 20m ./...
+	REFRACT_REQUIRE_S3=1 REFRACT_REQUIRE_NATS=1 $(GO) test -race -count=1 -timeout 20m ./...
 	REFRACT_REQUIRE_S3=1 $(GO) test -count=1 -run 'Alloc|HitPath' ./edge/... ./shared/...
 
 minio: $(MINIO_BIN) ## build the MinIO test server once per machine (~4 min cold)
