@@ -6,6 +6,7 @@ package delivery
 
 import (
 	"bytes"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -217,17 +218,25 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, st *state) error {
 	h := derivative.Hash(st.key)
 	now := coarseNow()
 	e := s.cfg.Cache.Get(h, st.key)
-	if e != nil && s.banned(e) {
+	v := s.verdict(e)
+	if v == ban.Gone {
 		e = nil
 	}
 	if e == nil && s.cfg.Disk != nil {
-		e = s.fromDisk(h, st.key)
+		e, v = s.fromDisk(h, st.key)
 	}
-	if e != nil && now < e.Expires {
+	var expires int64
+	if e != nil {
+		expires = e.Expires
+		if v == ban.Stale {
+			expires = min(expires, now) // soft-purged: revalidate
+		}
+	}
+	if e != nil && now < expires {
 		s.hits.Inc()
 		return s.serveEntry(ctx, st, e, xCacheHit, timingHit, now)
 	}
-	if e != nil && now < e.Expires+int64(s.cfg.StaleWhileRevalidate) {
+	if e != nil && now < expires+int64(s.cfg.StaleWhileRevalidate) {
 		// Stale: answer now, and let one request refresh it behind us.
 		if e.StartRefresh() {
 			s.refresh(st, h, e)
@@ -404,16 +413,74 @@ func assetHash(b []byte, cloud string, rt, typ, publicID string) uint64 {
 	return derivative.Hash(b)
 }
 
-func (s *Server) banned(e *cache.Entry) bool {
-	return s.cfg.Bans != nil && s.cfg.Bans.Banned(e.Asset, e.Stored)
+// verdict is what the bans say about e (nil is Fresh). With no bans it
+// costs one atomic load; with some, two hashes of the key.
+func (s *Server) verdict(e *cache.Entry) ban.Verdict {
+	if e == nil || s.cfg.Bans.Len() == 0 {
+		return ban.Fresh
+	}
+	sub := ban.Subject{Asset: e.Asset, Stored: e.Stored, Versioned: e.CacheControl == immutable}
+	sub.Cloud, sub.Variant = derivative.KeyHashes(e.Key)
+	return s.cfg.Bans.Check(&sub)
 }
 
-// Purge applies a purge from the bus.
+// Purge applies a purge from the bus: every entry of a cloud, one
+// delivery URL in every negotiated format, or assets with all their
+// derivatives. A URL that does not parse, or names another cloud, is
+// ignored.
 func (s *Server) Purge(p bus.Purge) {
 	if s.cfg.Bans == nil {
 		return
 	}
-	s.cfg.Bans.Add(assetHash(nil, p.Cloud, p.ResourceType, p.Type, p.PublicID), p.At)
+	switch {
+	case p.All:
+		s.cfg.Bans.Add(ban.Cloud, derivative.CloudHash(p.Cloud), p.At, p.Soft)
+	case p.URL != "":
+		if h, ok := s.variantOf(p.Cloud, p.URL); ok {
+			s.cfg.Bans.Add(ban.Variant, h, p.At, p.Soft)
+		}
+	default:
+		var b []byte
+		for _, id := range p.IDs() {
+			s.cfg.Bans.Add(ban.Asset, assetHash(b, p.Cloud, p.ResourceType, p.Type, id), p.At, p.Soft)
+		}
+	}
+}
+
+// DropUnversioned drops every entry whose URL did not name the asset's
+// version, for when purges may have been missed.
+func (s *Server) DropUnversioned() {
+	if s.cfg.Bans != nil {
+		s.cfg.Bans.DropUnversioned(time.Now())
+	}
+}
+
+// variantOf is the variant hash of a delivery URL of cloud: a path, or
+// a full URL whose host may map to the cloud.
+func (s *Server) variantOf(cloudName, raw string) (uint64, bool) {
+	path, host := raw, ""
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		path, host = u.EscapedPath(), u.Hostname()
+	}
+	var st state
+	var err error
+	if c, ok := s.cfg.Clouds.LookupHost(host); ok && host != "" {
+		err = urlapi.ParseHost(c.Name, path, &st.req)
+	} else {
+		err = urlapi.Parse(path, &st.req)
+	}
+	if err != nil || st.req.Cloud != cloudName {
+		return 0, false
+	}
+	var hdr fasthttp.RequestHeader // no Accept: only the variant is wanted
+	st.hdr = &hdr
+	txFormat, err := s.canonical(&st, &hdr)
+	if err != nil {
+		return 0, false
+	}
+	s.negotiate(&st, txFormat)
+	_, v := derivative.KeyHashes(st.key)
+	return v, v != 0
 }
 
 // fetch asks the origin and caches a successful answer.
@@ -497,11 +564,15 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, st *state, e *cache.Entry,
 }
 
 // fromDisk looks h up in the disk tier, promoting an entry hit often
-// enough into RAM.
-func (s *Server) fromDisk(h uint64, key []byte) *cache.Entry {
+// enough into RAM; a purged entry is a miss.
+func (s *Server) fromDisk(h uint64, key []byte) (*cache.Entry, ban.Verdict) {
 	e, expires, ok := s.cfg.Disk.Get(h, key)
-	if !ok || s.banned(e) {
-		return nil
+	if !ok {
+		return nil, ban.Fresh
+	}
+	v := s.verdict(e)
+	if v == ban.Gone {
+		return nil, v
 	}
 	e.Expires = expires.UnixNano()
 	s.diskHits.Inc()
@@ -510,7 +581,7 @@ func (s *Server) fromDisk(h uint64, key []byte) *cache.Entry {
 			s.cfg.Cache.Set(h, e, left)
 		}
 	}
-	return e
+	return e, v
 }
 
 // originFailed says an error is the origins' failure, which

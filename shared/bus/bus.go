@@ -9,13 +9,32 @@ import (
 	"time"
 )
 
-// Purge says that cached deliveries of an asset made before At are stale.
+// Purge says that cached deliveries made before At are stale. It names
+// one of: every entry of the cloud (All), one delivery URL in every
+// format negotiated for it (URL), or assets, with every derivative,
+// format and URL form of each (PublicID and PublicIDs, of ResourceType
+// and Type).
 type Purge struct {
-	Cloud        string    `json:"cloud"`
-	ResourceType string    `json:"resource_type"`
-	Type         string    `json:"type"`
-	PublicID     string    `json:"public_id"`
-	At           time.Time `json:"at"`
+	Cloud        string   `json:"cloud"`
+	ResourceType string   `json:"resource_type,omitempty"`
+	Type         string   `json:"type,omitempty"`
+	PublicID     string   `json:"public_id,omitempty"`
+	PublicIDs    []string `json:"public_ids,omitempty"` // more assets in one message
+	// URL is a delivery URL: a path (/<cloud>/image/upload/…) or a full
+	// URL, whose host may be one of the cloud's CNAMEs.
+	URL string `json:"url,omitempty"`
+	All bool   `json:"all,omitempty"`
+	// Soft marks entries stale, to be revalidated, instead of dropping them.
+	Soft bool      `json:"soft,omitempty"`
+	At   time.Time `json:"at"`
+}
+
+// IDs lists the assets a purge names.
+func (p *Purge) IDs() []string {
+	if p.PublicID == "" {
+		return p.PublicIDs
+	}
+	return append([]string{p.PublicID}, p.PublicIDs...)
 }
 
 // Bus publishes purges to all subscribers.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -123,13 +124,14 @@ func TestJetStreamPublishSubscribe(t *testing.T) {
 
 	got := make(chan Purge, 100)
 	cancel := sub.Subscribe(func(p Purge) { got <- p })
-	want := Purge{Cloud: "demo", ResourceType: "image", Type: "upload", PublicID: "a/b c", At: time.Now().Round(0).UTC()}
+	want := Purge{Cloud: "demo", ResourceType: "image", Type: "upload", PublicID: "a/b c", PublicIDs: []string{"d", "e/f"},
+		URL: "https://img.example.com/image/upload/a.jpg", Soft: true, At: time.Now().Round(0).UTC()}
 	if err := pub.Publish(context.Background(), want); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case p := <-got:
-		if p != want {
+		if !reflect.DeepEqual(p, want) {
 			t.Errorf("got %+v, want %+v", p, want)
 		}
 	case <-time.After(5 * time.Second):

@@ -4,6 +4,7 @@
 package derivative
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
@@ -70,6 +71,34 @@ func AppendKey(b []byte, r *urlapi.Request, canonTx []byte, f format.Format, acc
 
 // Hash is the 64-bit hash of a key built by AppendKey.
 func Hash(key []byte) uint64 { return xxhash.Sum64(key) }
+
+// KeyHashes reads a key built by AppendKey back into the hashes purges
+// name: its cloud (CloudHash) and its variant, the key without the
+// negotiated Accept set, which every format f_auto may pick shares. No
+// field but rt, type, format and Accepts is a byte that can be zero, so
+// the key reads forward unambiguously. A malformed key gives zeros.
+func KeyHashes(key []byte) (cloud, variant uint64) {
+	i := bytes.IndexByte(key, 0)
+	if i < 0 || len(key) < i+4 {
+		return 0, 0
+	}
+	cloud = xxhash.Sum64(key[:i])
+	j := i + 4               // cloud, 0, rt, type, 0
+	for n := 0; n < 3; n++ { // public_id, version, transformation
+		k := bytes.IndexByte(key[j:], 0)
+		if k < 0 {
+			return cloud, 0
+		}
+		j += k + 1
+	}
+	if j >= len(key) {
+		return cloud, 0
+	}
+	return cloud, xxhash.Sum64(key[:j+1]) // through the format byte
+}
+
+// CloudHash is the hash KeyHashes gives for the cloud's keys.
+func CloudHash(cloud string) uint64 { return xxhash.Sum64String(cloud) }
 
 // Query encodes s for the origin's derive endpoint. Keys are written in a
 // fixed order so that the encoding is deterministic and can be signed.

@@ -101,3 +101,35 @@ func TestQueryFetch(t *testing.T) {
 		t.Error("a raw fetch was accepted")
 	}
 }
+
+func TestKeyHashes(t *testing.T) {
+	var r urlapi.Request
+	if err := urlapi.Parse("/demo/image/upload/w_300/v7/a/b.jpg", &r); err != nil {
+		t.Fatal(err)
+	}
+	webp := AppendKey(nil, &r, []byte("w_300"), format.Auto, format.AcceptWebP)
+	avif := AppendKey(nil, &r, []byte("w_300"), format.Auto, format.AcceptAVIF|format.AcceptWebP)
+	none := AppendKey(nil, &r, []byte("w_300"), format.Auto, 0)
+	c1, v1 := KeyHashes(webp)
+	c2, v2 := KeyHashes(avif)
+	c3, v3 := KeyHashes(none)
+	if c1 != CloudHash("demo") || c1 != c2 || c1 != c3 {
+		t.Error("the cloud hash differs between keys of one cloud")
+	}
+	if v1 == 0 || v1 != v2 || v1 != v3 {
+		t.Error("f_auto variants of one URL have different variant hashes")
+	}
+	jpeg := AppendKey(nil, &r, []byte("w_300"), format.JPEG, 0)
+	other := AppendKey(nil, &r, []byte("w_301"), format.Auto, format.AcceptWebP)
+	if _, v := KeyHashes(jpeg); v == v1 {
+		t.Error("an explicit format shares the f_auto variant")
+	}
+	if _, v := KeyHashes(other); v == v1 {
+		t.Error("another transformation shares the variant")
+	}
+	for _, bad := range [][]byte{nil, []byte("demo"), []byte("demo\x00\x01")} {
+		if _, v := KeyHashes(bad); v != 0 {
+			t.Errorf("malformed key %q gave a variant", bad)
+		}
+	}
+}
