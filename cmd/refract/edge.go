@@ -21,6 +21,7 @@ import (
 	"github.com/refract-cdn/refract/edge/delivery"
 	"github.com/refract-cdn/refract/edge/disk"
 	"github.com/refract-cdn/refract/edge/forward"
+	"github.com/refract-cdn/refract/shared/bus"
 	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/config"
 	"github.com/refract-cdn/refract/shared/ops"
@@ -62,6 +63,7 @@ type edgeNode struct {
 	opsAddr  string
 	done     chan error
 	stopPool context.CancelFunc
+	purges   *follower // nil without NATS
 }
 
 // startEdge starts an edge; accessLog receives its access log lines.
@@ -111,6 +113,24 @@ func startEdge(ctx context.Context, ec config.Edge, log *slog.Logger, accessLog 
 	}
 	dcfg.Bans = ban.New(delivery.BanTTL(dcfg))
 	dl := delivery.New(dcfg)
+	if ec.Bus.NATS.Enabled() {
+		js, err := dialBus(ctx, ec.Bus.NATS, nodeName("edge"))
+		if err != nil {
+			n.close()
+			return nil, err
+		}
+		registerBusMetrics(n.ops.Registry, js)
+		// Caught up before the listener opens: a restarted edge's disk
+		// tier must not serve what was purged while it was away.
+		n.purges, err = follow(ctx, js, ec.StateDir, bus.Handler{Purge: dl.Purge, Reset: dl.DropUnversioned}, 15*time.Second, log)
+		if err != nil {
+			js.Close()
+			n.close()
+			return nil, err
+		}
+	} else {
+		log.Warn("no purge bus (bus.nats.urls): invalidations from origins in other processes never reach this edge")
+	}
 	n.server = &fasthttp.Server{
 		Handler: dl.Handle, Name: "refract",
 		ReadTimeout: ec.HTTP.ReadTimeout, WriteTimeout: ec.HTTP.WriteTimeout, IdleTimeout: ec.HTTP.IdleTimeout,
@@ -140,6 +160,9 @@ func startEdge(ctx context.Context, ec config.Edge, log *slog.Logger, accessLog 
 }
 
 func (n *edgeNode) close() {
+	if n.purges != nil {
+		n.purges.close()
+	}
 	n.stopPool()
 	n.pool.Close()
 	n.cache.Close()

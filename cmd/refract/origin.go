@@ -77,7 +77,8 @@ type originNode struct {
 	opsAddr        string
 	done           chan error
 	stopBackground context.CancelFunc
-	stopped        bool // shut down already (tests)
+	stopped        bool           // shut down already (tests)
+	js             *bus.JetStream // the purge bus, when NATS carries it
 }
 
 func startOrigin(ctx context.Context, oc config.Origin, log *slog.Logger) (*originNode, error) {
@@ -93,8 +94,24 @@ func startOrigin(ctx context.Context, oc config.Origin, log *slog.Logger) (*orig
 	sweepStaged(filepath.Join(oc.Data, "tmp"), time.Hour)
 	render.Startup()
 	n := &originNode{cfg: oc, ops: ops.New(), done: make(chan error, 2)}
-	// Until the fleet bus exists, invalidations reach no edge from here.
-	purges := bus.NewLocal()
+	// Without NATS, invalidations reach only edges in this process:
+	// there are none in refract origin.
+	var purges bus.Bus = bus.NewLocal()
+	if oc.Bus.NATS.Enabled() {
+		js, err := dialBus(ctx, oc.Bus.NATS, nodeName("origin"))
+		if err != nil {
+			return nil, err
+		}
+		registerBusMetrics(n.ops.Registry, js)
+		purges, n.js = js, js
+		defer func() {
+			if n.apiAddr == "" { // start failed: the node will never shut down
+				js.Close()
+			}
+		}()
+	} else {
+		log.Warn("no purge bus (bus.nats.urls): invalidations will not reach any edge")
+	}
 	publicURL := oc.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + oc.Listen
@@ -143,5 +160,8 @@ func (n *originNode) shutdown() error {
 	}
 	n.stopBackground()
 	n.parts.wait()
+	if n.js != nil {
+		n.js.Close()
+	}
 	return errors.Join(errs...)
 }

@@ -119,6 +119,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"POST " + base + "upload_presets", h.createPreset},
 		{"PUT " + base + "upload_presets/{name}", h.updatePreset},
 		{"DELETE " + base + "upload_presets/{name}", h.deletePreset},
+		{"POST " + base + "purge", h.purge},
 	}
 	for _, rt := range routes {
 		route, fn := rt.pattern, rt.fn

@@ -606,3 +606,22 @@ func (f *follower) handler(gen uint64) jetstream.MessageHandler {
 		f.setApplied(seq)
 	}
 }
+
+// LastSeq is the sequence of the newest purge the stream holds (0 when
+// it holds none): a follower whose cursor reaches it has caught up with
+// every purge published before the call.
+func (j *JetStream) LastSeq(ctx context.Context) (uint64, error) {
+	if !j.enter() {
+		return 0, ErrClosed
+	}
+	defer j.wg.Done()
+	s, err := j.js.Stream(ctx, j.cfg.Stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}

@@ -42,8 +42,36 @@ type Origin struct {
 	Remote          Remote        `yaml:"remote"`
 	Jobs            Jobs          `yaml:"jobs"`
 	Admin           Admin         `yaml:"admin"`
+	Bus             Bus           `yaml:"bus"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
+
+// Bus carries purges from origins to edges. Without NATS URLs it is the
+// in-process bus, which reaches only edges in the same process: a
+// single node.
+type Bus struct {
+	NATS NATS `yaml:"nats"`
+}
+
+// NATS is the JetStream stream purges travel on. Every origin and edge
+// of a fleet names the same stream.
+type NATS struct {
+	URLs    []string `yaml:"urls"`
+	Stream  string   `yaml:"stream"`  // default REFRACT_PURGES
+	Subject string   `yaml:"subject"` // default refract.purge
+	// MaxAge is how long the stream keeps purges, which must outlive the
+	// edges' longest cache lifetime: an edge away for longer drops its
+	// unversioned entries when it comes back. Default 7 days.
+	MaxAge    time.Duration `yaml:"max_age"`
+	Replicas  int           `yaml:"replicas"`
+	CredsFile string        `yaml:"creds_file"`
+	Token     string        `yaml:"token"`
+	User      string        `yaml:"user"`
+	Password  string        `yaml:"password"`
+}
+
+// Enabled says whether NATS carries the purges.
+func (n NATS) Enabled() bool { return len(n.URLs) > 0 }
 
 // Limits bound what one origin accepts and does at once.
 type Limits struct {

@@ -16,14 +16,19 @@ type Edge struct {
 	OpsListen string `yaml:"ops_listen"`
 	// Origins are the origins' API listeners (host:port); each
 	// derivative goes to one of them by rendezvous hashing.
-	Origins         []string      `yaml:"origins"`
-	PeerSecret      string        `yaml:"peer_secret"`
-	Clouds          []cloud.Cloud `yaml:"clouds"`
-	Cache           EdgeCache     `yaml:"cache"`
-	Origin          EdgeOrigin    `yaml:"origin"`
-	RateLimit       RateLimit     `yaml:"rate_limit"`
-	HTTP            EdgeHTTP      `yaml:"http"`
-	Log             AccessLog     `yaml:"access_log"`
+	Origins    []string      `yaml:"origins"`
+	PeerSecret string        `yaml:"peer_secret"`
+	Clouds     []cloud.Cloud `yaml:"clouds"`
+	Cache      EdgeCache     `yaml:"cache"`
+	Origin     EdgeOrigin    `yaml:"origin"`
+	RateLimit  RateLimit     `yaml:"rate_limit"`
+	HTTP       EdgeHTTP      `yaml:"http"`
+	Log        AccessLog     `yaml:"access_log"`
+	Bus        Bus           `yaml:"bus"`
+	// StateDir keeps what must survive a restart beyond the disk tier:
+	// the last purge applied. "" keeps it in memory, so a restarted edge
+	// replays the whole stream (or drops its unversioned entries).
+	StateDir        string        `yaml:"state_dir"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
