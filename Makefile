@@ -34,7 +34,7 @@ REFRACT_MINIO     ?= $(MINIO_BIN)
 REFRACT_VERSITYGW ?= $(VERSITYGW_BIN)
 export REFRACT_S3_SERVER REFRACT_MINIO REFRACT_VERSITYGW
 
-.PHONY: all setup build run test vet fmt-check bench bench-s3 bench-edge fuzz generate clean help minio versitygw
+.PHONY: all setup build run test vet fmt-check bench bench-s3 bench-edge bench-purge fuzz generate clean help minio versitygw
 
 all: build
 
@@ -97,6 +97,11 @@ bench: setup ## the Go benchmarks (edge hit path, render); see bench/README.md
 
 bench-s3: setup $(S3_SERVER) ## upload throughput and derivative lookups on MinIO, against raw S3 calls
 	REFRACT_REQUIRE_S3=1 $(GO) test -run '^$$' -bench 'S3Upload|S3Lookup' -benchtime 60x -count 3 ./cmd/refract
+
+# About 15 s: 200 purges on the loopback fleet (3 edges, 2 origins, MinIO,
+# NATS), from the purge API call until all 3 edges miss.
+bench-purge: setup $(S3_SERVER) ## purge propagation p50/p99 over 200 purges on the loopback fleet
+	REFRACT_REQUIRE_S3=1 REFRACT_REQUIRE_NATS=1 $(GO) test -run '^$$' -bench PurgePropagation -benchtime 1x -count 3 ./cmd/refract
 
 # Needs 2 CPUs; about 10 minutes. Installs nginx and wrk if they are missing
 # (nginx-light is only installed when no nginx is; the benchmark runs its own

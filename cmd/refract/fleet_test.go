@@ -46,7 +46,7 @@ type pubFleet struct {
 	log     *slog.Logger
 }
 
-func startPubFleet(t *testing.T, edges, origins int) *pubFleet {
+func startPubFleet(t testing.TB, edges, origins int) *pubFleet {
 	t.Helper()
 	store := filepath.Join(t.TempDir(), "store")
 	if s3Available() {
@@ -95,7 +95,7 @@ func startPubFleet(t *testing.T, edges, origins int) *pubFleet {
 	return f
 }
 
-func (f *pubFleet) sdk(t *testing.T) *cloudinary.Cloudinary {
+func (f *pubFleet) sdk(t testing.TB) *cloudinary.Cloudinary {
 	t.Helper()
 	cld, err := cloudinary.NewFromURL(testCloud + "?upload_prefix=http://" + f.origins[0].apiAddr)
 	if err != nil {
@@ -106,7 +106,7 @@ func (f *pubFleet) sdk(t *testing.T) *cloudinary.Cloudinary {
 
 // upload stores a w×h image of one colour under id, overwriting with
 // invalidate.
-func (f *pubFleet) upload(t *testing.T, id string, c uint8) {
+func (f *pubFleet) upload(t testing.TB, id string, c uint8) {
 	t.Helper()
 	res, err := f.sdk(t).Upload.Upload(context.Background(), bytes.NewReader(testimg.PNG(solid(64, 48, c))),
 		uploader.UploadParams{PublicID: id, Overwrite: api.Bool(true), Invalidate: api.Bool(true)})
@@ -359,7 +359,7 @@ type tcpProxy struct {
 	conns  []net.Conn
 }
 
-func startProxy(t *testing.T, target string) *tcpProxy {
+func startProxy(t testing.TB, target string) *tcpProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
