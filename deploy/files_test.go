@@ -31,6 +31,7 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	var image string
+	var raws []map[string]any
 	for name, s := range services {
 		id := "compose.yaml: " + name
 		for _, d := range mapKeys(get(s, "depends_on")) {
@@ -94,6 +95,7 @@ func TestCompose(t *testing.T) {
 		var dirs []string
 		if cmd[0] == "edge" {
 			ec, raw := loadEdge(t, id+" "+src, text)
+			raws = append(raws, raw)
 			listen, ops = ec.Listen, ec.OpsListen
 			dirs = []string{ec.Cache.DiskDir, str(raw, "state_dir")}
 			for _, o := range ec.Origins {
@@ -105,7 +107,8 @@ func TestCompose(t *testing.T) {
 				}
 			}
 		} else {
-			oc, _ := loadOrigin(t, id+" "+src, text)
+			oc, raw := loadOrigin(t, id+" "+src, text)
+			raws = append(raws, raw)
 			listen, ops = oc.Listen, oc.OpsListen
 			dirs = []string{oc.Data}
 			if get(s, "environment", "AWS_ENDPOINT_URL_S3") == nil {
@@ -130,6 +133,10 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s: health check %v: want /readyz on the ops port of %s", id, test, ops)
 		}
 	}
+	if len(raws) != 5 {
+		t.Fatalf("compose.yaml: %d refract services, want 5", len(raws))
+	}
+	sameStream(t, "deploy/compose", raws...)
 }
 
 func anyStr(v any) string { s, _ := v.(string); return s }
@@ -196,6 +203,7 @@ func (u unit) get(section, key string) string {
 // The units run the binary with the right subcommand and config, as the
 // refract user, hardened, and their directories are the configs'.
 func TestSystemdUnits(t *testing.T) {
+	var raws []map[string]any
 	units, _ := filepath.Glob("systemd/*.service")
 	if len(units) < 3 {
 		t.Fatalf("systemd units: %v", units)
@@ -241,6 +249,7 @@ func TestSystemdUnits(t *testing.T) {
 		var dirs []string
 		if role == "edge" {
 			ec, raw := loadEdge(t, "systemd/edge.yaml", text)
+			raws = append(raws, raw)
 			dirs = []string{ec.Cache.DiskDir, str(raw, "state_dir")}
 			if ec.Cache.DiskDir != "/var/cache/"+u.get("Service", "CacheDirectory") {
 				t.Errorf("%s: cache.disk_dir %s is not CacheDirectory=%s", path, ec.Cache.DiskDir, u.get("Service", "CacheDirectory"))
@@ -249,7 +258,8 @@ func TestSystemdUnits(t *testing.T) {
 				t.Errorf("%s: state_dir %s is not StateDirectory=%s", path, sd, u.get("Service", "StateDirectory"))
 			}
 		} else {
-			oc, _ := loadOrigin(t, "systemd/origin.yaml", text)
+			oc, raw := loadOrigin(t, "systemd/origin.yaml", text)
+			raws = append(raws, raw)
 			dirs = []string{oc.Data}
 			if oc.Data != "/var/lib/"+u.get("Service", "StateDirectory") {
 				t.Errorf("%s: data %s is not StateDirectory=%s", path, oc.Data, u.get("Service", "StateDirectory"))
@@ -267,6 +277,7 @@ func TestSystemdUnits(t *testing.T) {
 			}
 		}
 	}
+	sameStream(t, "deploy/systemd", raws...)
 	u := parseUnit(t, "systemd/nats-server.service.d/refract.conf")
 	if u["Service"] == nil {
 		t.Error("the nats-server drop-in has no [Service]")

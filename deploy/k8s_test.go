@@ -417,7 +417,7 @@ func TestK8sConfigs(t *testing.T) {
 
 	oc := container(t, objs, "StatefulSet/refract-origin", "origin")
 	otext := configFromConfigMap(t, objs, "StatefulSet/refract-origin", oc)
-	origin, _ := loadOrigin(t, "k8s ConfigMap refract-origin", otext)
+	origin, oraw := loadOrigin(t, "k8s ConfigMap refract-origin", otext)
 	oports := containerPorts(oc)
 	if port(t, "origin listen", origin.Listen) != oports["api"] || port(t, "origin ops_listen", origin.OpsListen) != oports["ops"] {
 		t.Errorf("origin: listen %s / ops_listen %s are not the container's api/ops ports %v", origin.Listen, origin.OpsListen, oports)
@@ -476,6 +476,10 @@ func TestK8sConfigs(t *testing.T) {
 	var natsURLs []any
 	for i := range n {
 		natsURLs = append(natsURLs, fmt.Sprintf("nats://nats-%d.%s:%d", i, str(nats, "spec", "serviceName"), nport))
+	}
+	sameStream(t, "deploy/k8s", oraw, raw)
+	if r, _ := get(raw, "bus", "nats", "replicas").(int); r < 1 || r > n {
+		t.Errorf("bus.nats.replicas %v: want 1 to %d (the NATS servers)", get(raw, "bus", "nats", "replicas"), n)
 	}
 	for name, text := range map[string]string{"origin": otext, "edge": etext} {
 		var m obj
