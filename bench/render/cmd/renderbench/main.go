@@ -146,7 +146,11 @@ func (c config) want(section string) bool {
 }
 
 func bench(ctx context.Context, cfg config, ps *procs, tmp string) (*report, error) {
-	for _, tool := range []string{cfg.refract, cfg.imgproxy, "taskset"} {
+	tools := []string{cfg.refract}
+	if cfg.want("render") || cfg.want("coalesce") {
+		tools = append(tools, cfg.imgproxy)
+	}
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s not found: run `make bench`, which builds bin/refract and imgproxy", tool)
 		}

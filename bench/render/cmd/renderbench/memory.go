@@ -106,7 +106,7 @@ func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 			k = 12
 		}
 		for i := range k {
-			u := url(wl, 100000+i) // far from the indices the mixed load renders
+			u := url(wl, i) // the mixed load renders from index 12 on
 			for range 2 {
 				st, _, _, err := get(ctx, u)
 				if err != nil {
@@ -185,7 +185,7 @@ func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 	go func() { // the four workloads in turn, each request a new derivative
 		defer wg.Done()
 		for i := 0; mctx.Err() == nil; i++ {
-			st, _, b, err := getWith(mctx, c, url(wls[i%len(wls)], i/len(wls)))
+			st, _, b, err := getWith(mctx, c, url(wls[i%len(wls)], 12+i/len(wls)))
 			if mctx.Err() != nil {
 				return
 			}

@@ -78,9 +78,13 @@ func photoImage(w, h int, seed uint64) *image.NRGBA {
 		for x := range w {
 			fx := float64(x) / float64(w)
 			n := func() float64 { return float64(rng.IntN(25) - 12) }
-			r := 40 + 170*fx + 30*math.Sin(9*fy+3*fx) + n()
-			g := 60 + 150*fy + 25*math.Sin(7*fx) + n()
-			b := 110 + 70*math.Sin(5*(fx+fy)) + n()
+			// Texture at 15–60 px periods survives the downscales (a
+			// photo's detail), the noise does not (its grain).
+			t := 28*math.Sin(0.21*float64(x)+3*math.Sin(0.013*float64(y)))*math.Cos(0.17*float64(y)+2*math.Sin(0.011*float64(x))) +
+				12*math.Sin(0.05*float64(x+y))
+			r := 40 + 170*fx + 30*math.Sin(9*fy+3*fx) + t + n()
+			g := 60 + 150*fy + 25*math.Sin(7*fx) + 0.7*t + n()
+			b := 110 + 70*math.Sin(5*(fx+fy)) - 0.5*t + n()
 			o := img.PixOffset(x, y)
 			img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = clamp(r), clamp(g), clamp(b), 255
 		}
