@@ -81,7 +81,7 @@ func run() int {
 	var set []string
 	flag.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "refract", "imgproxy", "edgebench", "version", "out", "keep":
+		case "refract", "imgproxy", "edgebench", "edge-flags", "version", "out", "keep": // edge-flags: shown with the edge section
 		default:
 			set = append(set, "-"+f.Name+"="+strconv.Quote(f.Value.String()))
 		}
