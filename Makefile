@@ -34,7 +34,7 @@ REFRACT_MINIO     ?= $(MINIO_BIN)
 REFRACT_VERSITYGW ?= $(VERSITYGW_BIN)
 export REFRACT_S3_SERVER REFRACT_MINIO REFRACT_VERSITYGW
 
-.PHONY: all setup build run test vet fmt-check bench bench-s3 bench-edge bench-purge fuzz generate clean help minio versitygw
+.PHONY: all setup build run test vet fmt-check bench bench-go bench-tools bench-s3 bench-edge bench-purge fuzz generate clean help minio versitygw imgproxy
 
 all: build
 
@@ -92,7 +92,47 @@ define install-s3-server
 	mv -f "$$tmp/$(2)" $@
 endef
 
-bench: setup ## the Go benchmarks (edge hit path, render); see bench/README.md
+# imgproxy, the render anchor, built once per machine from the module cache
+# (its go.mod has a replace directive, so `go install` cannot build it),
+# into a temporary directory beside the target and renamed into place.
+IMGPROXY_VERSION := v3.31.4
+IMGPROXY_BIN     := $(S3_BIN_DIR)/imgproxy-$(IMGPROXY_VERSION)
+
+imgproxy: $(IMGPROXY_BIN) ## build imgproxy (the render anchor) once per machine (~5 min cold)
+
+$(IMGPROXY_BIN):
+	@mkdir -p $(@D)
+	@tmp=$$(mktemp -d "$(@D)/.build-XXXXXX") && trap 'rm -rf "$$tmp"' EXIT && trap 'exit 130' INT TERM && \
+	echo "building imgproxy $(IMGPROXY_VERSION) into $@ (once per machine)" && \
+	dir=$$($(GO) mod download -json github.com/imgproxy/imgproxy/v3@$(IMGPROXY_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	[ -n "$$dir" ] && cd "$$dir" && GOFLAGS=-mod=mod $(GO) build -trimpath -ldflags='-s -w' -o "$$tmp/imgproxy" . && \
+	mv -f "$$tmp/imgproxy" $@
+
+# nginx and wrk for the edge-vs-nginx runs (nginx-light only when no nginx
+# is installed; the benchmarks run their own nginx from a temporary prefix
+# on 127.0.0.1 and never touch the system's). perf, for the profiles, is
+# used when present.
+bench-tools:
+	@missing=""; { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || missing="nginx-light"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Needs 2 CPUs; about 15–20 minutes. Renders against imgproxy and against
+# the in-process ceiling, coalescing, RSS with a 256 MiB RAM tier, CPU
+# profiles of missed targets, and the edge against nginx (edgebench, shorter
+# runs): one report, bench/results/<date>-<host>.md. BENCH_FLAGS passes
+# flags through (bin/renderbench -h), EDGEBENCH_FLAGS replaces the edge part's.
+EDGEBENCH_FLAGS_BENCH ?= -fill=false -rounds 2 -duration 5s -warmup 1s
+bench: build bench-tools $(IMGPROXY_BIN) ## renders vs imgproxy, coalescing, RSS, edge vs nginx: one report in bench/results/ (~20 min)
+	$(GO) build -o bin/edgebench ./bench/edge/cmd/edgebench
+	$(GO) build -o bin/renderbench ./bench/render/cmd/renderbench
+	./bin/renderbench -refract $(BIN) -imgproxy $(IMGPROXY_BIN) -edgebench bin/edgebench -version $(VERSION) \
+		-edge-flags "$(or $(EDGEBENCH_FLAGS),$(EDGEBENCH_FLAGS_BENCH))" $(BENCH_FLAGS)
+
+bench-go: setup ## the in-process Go benchmarks (edge hit path, render, transform); see bench/README.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./edge/delivery ./origin/render ./shared/transform
 
 bench-s3: setup $(S3_SERVER) ## upload throughput and derivative lookups on MinIO, against raw S3 calls
@@ -107,13 +147,7 @@ bench-purge: setup $(S3_SERVER) ## purge propagation p50/p99 over 200 purges on 
 # (nginx-light is only installed when no nginx is; the benchmark runs its own
 # nginx from a temporary prefix on 127.0.0.1 and never touches the system's).
 # EDGEBENCH_FLAGS passes flags through (bin/edgebench -h lists them).
-bench-edge: build ## the edge's RAM hits against nginx (wrk, CPU pinning) and RSS with a full RAM tier; report in bench/results/
-	@missing=""; { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || missing="nginx-light"; \
-	command -v wrk >/dev/null || missing="$$missing wrk"; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
-	fi
+bench-edge: build bench-tools ## the edge's RAM hits against nginx (wrk, CPU pinning) and RSS with a full RAM tier; report in bench/results/
 	$(GO) build -o bin/edgebench ./bench/edge/cmd/edgebench
 	./bin/edgebench -refract $(BIN) -version $(VERSION) $(EDGEBENCH_FLAGS)
 
