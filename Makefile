@@ -126,7 +126,7 @@ bench-tools:
 # runs): one report, bench/results/<date>-<host>.md. BENCH_FLAGS passes
 # flags through (bin/renderbench -h), EDGEBENCH_FLAGS replaces the edge part's.
 EDGEBENCH_FLAGS_BENCH ?= -fill=false -rounds 2 -duration 5s -warmup 1s
-bench: build bench-tools $(IMGPROXY_BIN) ## renders vs imgproxy, coalescing, RSS, edge vs nginx: one report in bench/results/ (~20 min)
+bench: build bench-tools $(IMGPROXY_BIN) $(S3_SERVER) ## renders vs imgproxy, coalescing, RSS, purge propagation, edge vs nginx: one report in bench/results/ (~20 min)
 	$(GO) build -o bin/edgebench ./bench/edge/cmd/edgebench
 	$(GO) build -o bin/renderbench ./bench/render/cmd/renderbench
 	./bin/renderbench -refract $(BIN) -imgproxy $(IMGPROXY_BIN) -edgebench bin/edgebench -version $(VERSION) \

@@ -76,7 +76,7 @@ func run() int {
 	flag.DurationVar(&cfg.profileDur, "profile", 8*time.Second, "perf profile of Refract per missed workload (0: none)")
 	flag.Float64Var(&cfg.target, "target", 1.1, "render target: Refract req/s over imgproxy's")
 	flag.Int64Var(&cfg.memTargetMB, "mem-target", 450, "RSS target in MiB")
-	flag.StringVar(&cfg.only, "only", "", "run only these sections (render,coalesce,ceiling,memory,edge), comma-separated")
+	flag.StringVar(&cfg.only, "only", "", "run only these sections (render,coalesce,ceiling,memory,purge,edge), comma-separated")
 	flag.Parse()
 	var set []string
 	flag.Visit(func(f *flag.Flag) {
@@ -185,6 +185,11 @@ func bench(ctx context.Context, cfg config, ps *procs, tmp string) (*report, err
 			if err := memoryBench(ctx, cfg, ps, tmp, rep, photo, alpha, wls, true); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if cfg.want("purge") {
+		if err := purgeBench(ctx, rep); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.want("edge") && cfg.edgebench != "" {

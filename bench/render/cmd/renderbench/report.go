@@ -34,6 +34,8 @@ type report struct {
 	mems        []*memResult
 	edgeMD      string
 	edgeCmd     string
+	purges      []purgeResult
+	purgeTook   time.Duration
 }
 
 func (r *report) env(ctx context.Context) {
@@ -253,6 +255,9 @@ func (r *report) markdown() string {
 	if len(r.profiles) > 0 || r.profileNote != "" {
 		r.profileSection(&b)
 	}
+	if len(r.purges) > 0 {
+		r.purgeSection(p)
+	}
 	if r.edgeMD != "" {
 		p("## Edge RAM hits against nginx\n\n`%s`, run by `make bench`; its own report follows, headings one level down.\n\n", r.edgeCmd)
 		for _, line := range strings.Split(strings.TrimRight(r.edgeMD, "\n"), "\n") {
@@ -305,6 +310,10 @@ func (r *report) summary(b *strings.Builder) {
 		hwm := m.hwm[0] + m.hwm[1]
 		p("| Peak RSS, %s, %s mixed load, %d MiB RAM tier | %s (VmHWM %s) | %d MiB target | %.2f× of the target | < %d MiB | %s |\n",
 			what, m.dur.Round(time.Second), cfg.cacheBytes>>20, fmtMiB(peak), fmtMiB(hwm), cfg.memTargetMB, float64(max(peak, hwm))/1024/float64(cfg.memTargetMB), cfg.memTargetMB, yesNo(max(peak, hwm) < cfg.memTargetMB*1024))
+	}
+	if len(r.purges) > 0 {
+		p99 := r.purgeP99()
+		p("| Purge propagation p99, API call → all 3 edges miss, 200 purges | %.1f ms (median of %d runs) | – | – | < 150 ms | %s |\n", p99, len(r.purges), yesNo(p99 < 150))
 	}
 	if r.edgeMD != "" {
 		p("| Edge RAM hits against nginx | see [below](#edge-ram-hits-against-nginx) | nginx | per size, below | – | |\n")
