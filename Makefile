@@ -68,9 +68,10 @@ fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # REFRACT_REQUIRE_S3=1 turns a missing S3 server binary from a skip into a
-# failure, so the suite never passes without its S3 tests.
-test: setup fmt-check vet $(S3_SERVER) ## the whole suite with the race detector, then the allocation checks without it
-	REFRACT_REQUIRE_S3=1 REFRACT_REQUIRE_NATS=1 $(GO) test -race -count=1 -timeout 20m ./...
+# failure, so the suite never passes without its S3 tests; likewise NATS.
+# REFRACT_BIN is the binary deploy/local's test runs the fleet with.
+test: setup fmt-check vet build $(S3_SERVER) ## the whole suite with the race detector, then the allocation checks without it
+	REFRACT_REQUIRE_S3=1 REFRACT_REQUIRE_NATS=1 REFRACT_BIN=$(abspath $(BIN)) $(GO) test -race -count=1 -timeout 20m ./...
 	REFRACT_REQUIRE_S3=1 $(GO) test -count=1 -run 'Alloc|HitPath' ./edge/... ./shared/...
 
 minio: $(MINIO_BIN) ## build the MinIO test server once per machine (~4 min cold)
