@@ -41,30 +41,11 @@ type fleet struct {
 
 func startFleet(t *testing.T, origins int, mod func(*config.Edge)) *fleet {
 	t.Helper()
-	store := filepath.Join(t.TempDir(), "store")
-	if s3Available() {
-		srv := s3test.Start(t)
-		setS3Env(t, srv)
-		store = srv.URL()
-	}
 	c, _ := cloud.ParseURL(testCloud)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f := &fleet{cloud: c, logs: &lockedBuffer{}}
 	var addrs []string
-	for i := 0; i < origins; i++ {
-		oc := config.DefaultOrigin()
-		oc.Listen, oc.OpsListen = "127.0.0.1:0", "127.0.0.1:0"
-		oc.Store, oc.Data, oc.PeerSecret, oc.NodeID = store, t.TempDir(), fleetSecret, fmt.Sprint("origin-", i)
-		oc.Clouds = []cloud.Cloud{c}
-		oc.Limits.RenderConcurrency = 2
-		n, err := startOrigin(context.Background(), oc, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.origins = append(f.origins, n)
-		addrs = append(addrs, n.apiAddr)
-		t.Cleanup(func() { shutdownOnce(n) })
-	}
+	f.origins, addrs = startOrigins(t, origins, c, log, nil)
 	ec := config.DefaultEdge()
 	ec.Listen, ec.OpsListen, ec.Origins, ec.PeerSecret = "127.0.0.1:0", "127.0.0.1:0", addrs, fleetSecret
 	ec.Clouds = []cloud.Cloud{c}
@@ -88,6 +69,37 @@ func startFleet(t *testing.T, origins int, mod func(*config.Edge)) *fleet {
 		}
 	})
 	return f
+}
+
+// startOrigins starts n origins of cloud c on one store (MinIO when it
+// is built), each changed by mod, and stops them when the test ends.
+func startOrigins(t testing.TB, n int, c cloud.Cloud, log *slog.Logger, mod func(*config.Origin)) ([]*originNode, []string) {
+	t.Helper()
+	store := filepath.Join(t.TempDir(), "store")
+	if s3Available() {
+		srv := s3test.Start(t)
+		setS3Env(t, srv)
+		store = srv.URL()
+	}
+	var nodes []*originNode
+	var addrs []string
+	for i := 0; i < n; i++ {
+		oc := config.DefaultOrigin()
+		oc.Listen, oc.OpsListen = "127.0.0.1:0", "127.0.0.1:0"
+		oc.Store, oc.Data, oc.PeerSecret, oc.NodeID = store, t.TempDir(), fleetSecret, fmt.Sprint("origin-", i)
+		oc.Clouds = []cloud.Cloud{c}
+		oc.Limits.RenderConcurrency = 2
+		if mod != nil {
+			mod(&oc)
+		}
+		o, err := startOrigin(context.Background(), oc, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes, addrs = append(nodes, o), append(addrs, o.apiAddr)
+		t.Cleanup(func() { shutdownOnce(o) })
+	}
+	return nodes, addrs
 }
 
 // shutdownOnce stops an origin a test may already have stopped.

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +23,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/refract-cdn/refract/origin/store/s3/s3test"
 	"github.com/refract-cdn/refract/shared/bus"
 	"github.com/refract-cdn/refract/shared/bus/natstest"
 	"github.com/refract-cdn/refract/shared/cloud"
@@ -48,30 +46,10 @@ type pubFleet struct {
 
 func startPubFleet(t testing.TB, edges, origins int) *pubFleet {
 	t.Helper()
-	store := filepath.Join(t.TempDir(), "store")
-	if s3Available() {
-		srv := s3test.Start(t)
-		setS3Env(t, srv)
-		store = srv.URL()
-	}
 	c, _ := cloud.ParseURL(testCloud)
 	f := &pubFleet{nats: natstest.Start(t), cloud: c, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	var addrs []string
-	for i := 0; i < origins; i++ {
-		oc := config.DefaultOrigin()
-		oc.Listen, oc.OpsListen = "127.0.0.1:0", "127.0.0.1:0"
-		oc.Store, oc.Data, oc.PeerSecret, oc.NodeID = store, t.TempDir(), fleetSecret, fmt.Sprint("origin-", i)
-		oc.Clouds = []cloud.Cloud{c}
-		oc.Limits.RenderConcurrency = 2
-		oc.Bus.NATS.URLs = []string{f.nats.URL()}
-		n, err := startOrigin(context.Background(), oc, f.log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.origins = append(f.origins, n)
-		addrs = append(addrs, n.apiAddr)
-		t.Cleanup(func() { shutdownOnce(n) })
-	}
+	f.origins, addrs = startOrigins(t, origins, c, f.log, func(oc *config.Origin) { oc.Bus.NATS.URLs = []string{f.nats.URL()} })
 	for i := 0; i < edges; i++ {
 		p := startProxy(t, strings.TrimPrefix(f.nats.URL(), "nats://"))
 		ec := config.DefaultEdge()

@@ -13,10 +13,7 @@ import (
 	"github.com/refract-cdn/refract/edge/cache"
 	"github.com/refract-cdn/refract/shared/cloud"
 	"github.com/refract-cdn/refract/shared/derivative"
-	"github.com/refract-cdn/refract/shared/format"
 	"github.com/refract-cdn/refract/shared/sign"
-	"github.com/refract-cdn/refract/shared/transform"
-	"github.com/refract-cdn/refract/shared/urlapi"
 )
 
 // primed returns a server whose cache already holds the derivative of
@@ -35,20 +32,9 @@ func primed(t testing.TB, path string, accept string) *Server {
 		// must not allocate either.
 		MaxURLBytes: 4 << 10, AccessLog: accesslog.New(io.Discard, 1, true),
 	})
-	var r urlapi.Request
-	var ch transform.Chain
-	if err := urlapi.Parse(path, &r); err != nil {
-		t.Fatal(err)
-	}
-	if err := transform.Parse(r.Tx, &ch); err != nil {
-		t.Fatal(err)
-	}
-	f := derivative.OutputFormat(&r, &ch)
-	key := derivative.AppendKey(nil, &r, ch.AppendCanonical(nil), f, format.ParseAccept([]byte(accept)))
-	c.Set(derivative.Hash(key), &cache.Entry{
-		Key: key, Body: primedBody(), ContentType: "image/jpeg",
-		ETag: `"abc"`, CacheControl: immutable, Stored: time.Now().UnixNano(), Expires: time.Now().Add(time.Hour).UnixNano(),
-	}, 0)
+	e := entryFor(t, path, accept, true)
+	e.Body, e.ContentType, e.ETag, e.Expires = primedBody(), "image/jpeg", `"abc"`, time.Now().Add(time.Hour).UnixNano()
+	c.Set(derivative.Hash(e.Key), e, 0)
 	return s
 }
 

@@ -18,8 +18,8 @@ import (
 )
 
 // entryFor is the entry the edge would store for path and accept,
-// stored a second ago.
-func entryFor(t *testing.T, path, accept string, versioned bool) *cache.Entry {
+// stored a second ago, without a body.
+func entryFor(t testing.TB, path, accept string, versioned bool) *cache.Entry {
 	t.Helper()
 	var r urlapi.Request
 	var ch transform.Chain
@@ -30,12 +30,8 @@ func entryFor(t *testing.T, path, accept string, versioned bool) *cache.Entry {
 		t.Fatal(err)
 	}
 	f := derivative.OutputFormat(&r, &ch)
-	var acc format.Accepts
-	if f == format.Auto {
-		acc = format.ParseAccept([]byte(accept))
-	}
 	e := &cache.Entry{
-		Key:   derivative.AppendKey(nil, &r, ch.AppendCanonical(nil), f, acc),
+		Key:   derivative.AppendKey(nil, &r, ch.AppendCanonical(nil), f, format.ParseAccept([]byte(accept))),
 		Asset: assetHash(nil, r.Cloud, r.ResourceType.String(), r.Type.String(), r.PublicID), CacheControl: "public, max-age=3600",
 		Stored: time.Now().Add(-time.Second).UnixNano(),
 	}

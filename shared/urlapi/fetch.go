@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/refract-cdn/refract/shared/clderr"
-	"github.com/refract-cdn/refract/shared/sign"
 	"github.com/refract-cdn/refract/shared/transform"
 )
 
@@ -21,16 +20,9 @@ var errFetchURL = clderr.BadRequest("Invalid fetch URL: expected an http or http
 // PublicID; Ext stays empty, since the output is the remote image's
 // format unless f_ says otherwise.
 func parseFetch(rest string, r *Request) error {
-	if len(rest) > 4 && rest[:3] == "s--" {
-		seg, tail := next(rest)
-		if len(seg) < 5 || seg[len(seg)-2:] != "--" {
-			return errBadSignature
-		}
-		r.Signature = seg[3 : len(seg)-2]
-		if n := len(r.Signature); n != sign.ShortLen && n != sign.LongLen {
-			return errBadSignature
-		}
-		rest = tail
+	rest, err := parseSignature(rest, r)
+	if err != nil {
+		return err
 	}
 	end := 0
 	for !hasScheme(rest[end:]) {

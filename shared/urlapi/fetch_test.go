@@ -3,8 +3,6 @@ package urlapi
 import (
 	"strings"
 	"testing"
-
-	"github.com/refract-cdn/refract/shared/clderr"
 )
 
 func TestParseFetch(t *testing.T) {
@@ -56,17 +54,7 @@ func TestParseFetchErrors(t *testing.T) {
 		"/demo/image/fetch/s--x--/https://x.example/a.jpg":                        401,
 		"/demo/image/fetch/https://x.example/" + strings.Repeat("a", MaxFetchURL): 414,
 	}
-	for path, status := range cases {
-		var r Request
-		err := Parse(path, &r)
-		if err == nil {
-			t.Errorf("Parse(%q) succeeded: %+v", path, r)
-			continue
-		}
-		if got := clderr.Status(err); got != status {
-			t.Errorf("Parse(%q) status %d (%v), want %d", path, got, err, status)
-		}
-	}
+	expectStatuses(t, cases)
 }
 
 func TestFetchIsNotAStorageType(t *testing.T) {

@@ -238,16 +238,9 @@ func parseAfterCloud(rest string, r *Request) error {
 // parseTail reads what follows the delivery type: the signature, the
 // transformation, the version and the public_id.
 func parseTail(rest string, r *Request, seo bool) error {
-	if len(rest) > 4 && rest[:3] == "s--" {
-		seg, tail := next(rest)
-		if len(seg) < 5 || seg[len(seg)-2:] != "--" {
-			return errBadSignature
-		}
-		r.Signature = seg[3 : len(seg)-2]
-		if n := len(r.Signature); n != sign.ShortLen && n != sign.LongLen {
-			return errBadSignature
-		}
-		rest = tail
+	rest, err := parseSignature(rest, r)
+	if err != nil {
+		return err
 	}
 	if rest == "" {
 		return errNotFound
@@ -289,6 +282,23 @@ func parseTail(rest string, r *Request, seo bool) error {
 		return clderr.BadRequest("Invalid extension - %s", r.Ext)
 	}
 	return nil
+}
+
+// parseSignature reads a leading s--SIG-- segment into r.Signature and
+// returns what follows it.
+func parseSignature(rest string, r *Request) (string, error) {
+	if len(rest) <= 4 || rest[:3] != "s--" {
+		return rest, nil
+	}
+	seg, tail := next(rest)
+	if len(seg) < 5 || seg[len(seg)-2:] != "--" {
+		return "", errBadSignature
+	}
+	r.Signature = seg[3 : len(seg)-2]
+	if n := len(r.Signature); n != sign.ShortLen && n != sign.LongLen {
+		return "", errBadSignature
+	}
+	return tail, nil
 }
 
 // split cuts rest (what follows the delivery type and signature) into

@@ -81,6 +81,12 @@ func TestParseErrors(t *testing.T) {
 		"/demo/images/v1/only.jpg":          400,
 		"/demo/image/upload/s--x--/a.jpg":   401,
 	}
+	expectStatuses(t, cases)
+}
+
+// expectStatuses checks that each path fails to parse with its status.
+func expectStatuses(t *testing.T, cases map[string]int) {
+	t.Helper()
 	for path, status := range cases {
 		var r Request
 		err := Parse(path, &r)
