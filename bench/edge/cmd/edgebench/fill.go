@@ -10,6 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/refract-cdn/refract/bench/internal/mdfmt"
+	"github.com/refract-cdn/refract/bench/internal/node"
+	"github.com/refract-cdn/refract/bench/internal/proc"
 )
 
 // fillResult is one RSS test: a fresh node, its RAM tier filled with
@@ -46,31 +50,31 @@ var fillQualities = []string{"q_100", "q_99", "q_98", "q_97"}
 
 // fillPaths yields distinct derivatives of the source: every width from
 // the source's down to half of it, at each of fillQualities.
-func fillPaths(n *node, a *asset, max int) []string {
+func fillPaths(n *node.Node, a *node.Asset, max int) []string {
 	var out []string
 	for _, q := range fillQualities {
 		for w := a.Width; w >= a.Width/2 && len(out) < max; w-- {
-			out = append(out, n.deliveryPath(a, fmt.Sprintf("c_scale,%s,w_%d", q, w)))
+			out = append(out, n.DeliveryPath(a, fmt.Sprintf("c_scale,%s,w_%d", q, w), "jpg"))
 		}
 	}
 	return out
 }
 
-func fillBench(ctx context.Context, cfg config, ps *procs, dir, envName string, env []string, src []byte) (*fillResult, error) {
+func fillBench(ctx context.Context, cfg config, ps *proc.Group, dir, envName string, env []string, src []byte) (*fillResult, error) {
 	fmt.Printf("edgebench: RSS test (%s): fresh node on CPUs %s, --cache-bytes %d\n", envName, cfg.fillCPUs, cfg.cacheBytes)
-	n, err := cfg.startNode(ps, dir, cfg.fillCPUs, cfg.fillCPUs, env)
+	n, err := cfg.startNode(ctx, ps, dir, cfg.fillCPUs, cfg.fillCPUs, env)
 	if err != nil {
 		return nil, err
 	}
-	defer n.stop(15 * time.Second)
-	a, err := n.upload("bench/fill", src)
+	defer n.Stop(15 * time.Second)
+	a, err := n.Upload("bench/fill", "jpg", src)
 	if err != nil {
 		return nil, err
 	}
 	r := &fillResult{env: envName, srcBytes: len(src), srcW: a.Width, srcH: a.Height, status: map[int]int{}}
 	paths := fillPaths(n, a, cfg.fillMax)
-	r.rssStart, _ = procStatusKB(n.p.pid(), "VmRSS")
-	smp := sampleRSS(n.p.pid(), 100*time.Millisecond)
+	r.rssStart, _ = proc.StatusKB(n.P.Pid(), "VmRSS")
+	smp := proc.SampleRSS(100*time.Millisecond, n.P.Pid())
 	start := time.Now()
 	fctx, cancel := context.WithTimeout(ctx, cfg.fillTime)
 	defer cancel()
@@ -92,7 +96,7 @@ func fillBench(ctx context.Context, cfg config, ps *procs, dir, envName string, 
 				if i >= len(paths) {
 					return
 				}
-				st, _, b, err := get(fctx, "http://"+n.edge+paths[i])
+				st, _, b, err := node.Get(fctx, "http://"+n.Edge+paths[i])
 				mu.Lock()
 				r.requested++
 				switch {
@@ -125,15 +129,15 @@ func fillBench(ctx context.Context, cfg config, ps *procs, dir, envName string, 
 	default:
 		r.stopReason = fmt.Sprintf("request limit (%d)", len(paths))
 	}
-	r.fillPeak = smp.stop()
-	r.rssAfter, _ = procStatusKB(n.p.pid(), "VmRSS")
-	m, err := n.metrics()
+	r.fillPeak = smp.Stop()
+	r.rssAfter, _ = proc.StatusKB(n.P.Pid(), "VmRSS")
+	m, err := n.Metrics()
 	if err != nil {
 		return nil, err
 	}
 	r.heapInuse, r.goSys = m["go_memstats_heap_inuse_bytes"], m["go_memstats_sys_bytes"]
 	fmt.Printf("  fill: %d derivatives, %s of bodies in %s (%s); RSS peak %s, now %s, Go heap in use %s\n",
-		r.ok, fmtMiB(r.bodyBytes/1024), r.elapsed.Round(time.Second), r.stopReason, fmtMiB(r.fillPeak), fmtMiB(r.rssAfter), fmtMiB(int64(r.heapInuse)/1024))
+		r.ok, mdfmt.MiB(r.bodyBytes/1024), r.elapsed.Round(time.Second), r.stopReason, mdfmt.MiB(r.fillPeak), mdfmt.MiB(r.rssAfter), mdfmt.MiB(int64(r.heapInuse)/1024))
 
 	if cfg.fillLoad > 0 && len(served) > 0 && sizes[len(sizes)-1] <= int(cfg.cacheBytes/2) {
 		// wrk cycles through the most recent derivatives, as many as
@@ -156,17 +160,17 @@ func fillBench(ctx context.Context, cfg config, ps *procs, dir, envName string, 
 		if err := os.WriteFile(script, []byte(lua.String()), 0o644); err != nil {
 			return nil, err
 		}
-		before, err := n.metrics()
+		before, err := n.Metrics()
 		if err != nil {
 			return nil, err
 		}
-		smp := sampleRSS(n.p.pid(), 100*time.Millisecond)
-		r.load, err = runWrk(ctx, cfg.clientCPU, 1, 16, cfg.fillLoad, script, "http://"+n.edge)
-		r.loadPeak = smp.stop()
+		smp := proc.SampleRSS(100*time.Millisecond, n.P.Pid())
+		r.load, err = runWrk(ctx, cfg.clientCPU, 1, 16, cfg.fillLoad, script, "http://"+n.Edge)
+		r.loadPeak = smp.Stop()
 		if err != nil {
 			return nil, err
 		}
-		after, err := n.metrics()
+		after, err := n.Metrics()
 		if err != nil {
 			return nil, err
 		}
@@ -174,13 +178,13 @@ func fillBench(ctx context.Context, cfg config, ps *procs, dir, envName string, 
 		r.loadMisses = after["edge_miss"] - before["edge_miss"]
 		r.loadErrs = after["edge_error"] - before["edge_error"]
 		fmt.Printf("  hit load over %d recent derivatives: %.0f req/s, p99 %s, %0.f hits / %0.f misses; RSS peak %s\n",
-			r.loadPaths, r.load.ReqPerSec, fmtDur(r.load.P99), r.loadHits, r.loadMisses, fmtMiB(r.loadPeak))
+			r.loadPaths, r.load.ReqPerSec, fmtDur(r.load.P99), r.loadHits, r.loadMisses, mdfmt.MiB(r.loadPeak))
 	}
-	r.hwm, _ = procStatusKB(n.p.pid(), "VmHWM")
-	r.anon, _ = procStatusKB(n.p.pid(), "RssAnon")
-	r.file, _ = procStatusKB(n.p.pid(), "RssFile")
-	if n.p.exited() {
-		return nil, fmt.Errorf("refract dev exited during the RSS test:\n%s", n.p.tail(20))
+	r.hwm, _ = proc.StatusKB(n.P.Pid(), "VmHWM")
+	r.anon, _ = proc.StatusKB(n.P.Pid(), "RssAnon")
+	r.file, _ = proc.StatusKB(n.P.Pid(), "RssFile")
+	if n.P.Exited() {
+		return nil, fmt.Errorf("refract dev exited during the RSS test:\n%s", n.P.Tail(20))
 	}
 	return r, nil
 }

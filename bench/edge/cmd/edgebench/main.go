@@ -12,19 +12,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/refract-cdn/refract/bench/internal/mdfmt"
+	"github.com/refract-cdn/refract/bench/internal/node"
+	"github.com/refract-cdn/refract/bench/internal/proc"
+	"github.com/refract-cdn/refract/bench/internal/synth"
 )
 
 type config struct {
@@ -57,15 +59,14 @@ type config struct {
 
 // startNode starts the layout cfg.layout names: the edge (or the dev
 // node) on cpus with env; a split layout's origin on originCPUs.
-func (cfg *config) startNode(ps *procs, dir, cpus, originCPUs string, env []string) (*node, error) {
+func (cfg *config) startNode(ctx context.Context, ps *proc.Group, dir, cpus, originCPUs string, env []string) (*node.Node, error) {
+	o := node.Options{Bin: cfg.refract, Dir: dir, CPUs: cpus, OriginCPUs: originCPUs, CacheBytes: cfg.cacheBytes, Env: env,
+		ErrorsOnlyAccessLog: true} // as nginx runs with access_log off
 	switch cfg.layout {
 	case "dev":
-		return startNode(ps, dir, cfg.refract, cpus, cfg.cacheBytes, env)
+		return node.StartDev(ps, o)
 	case "split":
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
-		return startSplit(ps, dir, cfg.refract, cpus, originCPUs, cfg.cacheBytes, env)
+		return node.StartSplit(ctx, ps, o)
 	}
 	return nil, fmt.Errorf("-node %q: want split or dev", cfg.layout)
 }
@@ -144,45 +145,11 @@ func run() int {
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C ends the benchmark at once (children get Pdeathsig)
-	}()
-	ps := &procs{}
-	defer ps.stopAll()
-	tmp, err := os.MkdirTemp("", "refract-bench-edge-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "edgebench:", err)
-		return 1
-	}
-	// nginx's worker runs as nobody when started by root: it must read the tree.
-	os.Chmod(tmp, 0o755)
-	if cfg.keep {
-		fmt.Println("temporary directory (kept):", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	rep, err := bench(ctx, cfg, ps, tmp)
-	ps.stopAll()
-	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "edgebench: interrupted")
-			return 130
-		}
-		fmt.Fprintln(os.Stderr, "edgebench:", err)
-		return 1
-	}
-	path, err := rep.write(cfg.outDir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "edgebench:", err)
-		return 1
-	}
-	fmt.Println()
-	fmt.Print(rep.markdown())
-	fmt.Println("\nreport written to", path)
-	return 0
+	return proc.Run("edgebench", "refract-bench-edge-", cfg.keep, func(ctx context.Context, ps *proc.Group, tmp string) (proc.Saver, error) {
+		// nginx's worker runs as nobody when started by root: it must read the tree.
+		os.Chmod(tmp, 0o755)
+		return bench(ctx, cfg, ps, tmp)
+	})
 }
 
 func parseSizes(s string) ([]int, error) {
@@ -202,7 +169,7 @@ func parseSizes(s string) ([]int, error) {
 	return out, nil
 }
 
-func bench(ctx context.Context, cfg config, ps *procs, tmp string) (*report, error) {
+func bench(ctx context.Context, cfg config, ps *proc.Group, tmp string) (*report, error) {
 	for _, tool := range []string{"taskset", nginxBin(), "wrk", cfg.refract} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s not found: `make bench-edge` installs nginx-light and wrk and builds bin/refract", tool)
@@ -231,7 +198,7 @@ func bench(ctx context.Context, cfg config, ps *procs, tmp string) (*report, err
 	if cfg.fill {
 		i := 0
 		for _, wh := range cfg.fillSrcs {
-			src := encodeJPEG(photo(wh[0], wh[1], 7), 90)
+			src := encodeJPEG(synth.Photo(wh[0], wh[1], 7, false), 90)
 			for _, env := range cfg.fillEnvs {
 				if err := ctx.Err(); err != nil {
 					return nil, err
@@ -250,7 +217,7 @@ func bench(ctx context.Context, cfg config, ps *procs, tmp string) (*report, err
 		}
 	}
 	rep.end = time.Now()
-	rep.loadAfter = loadavg()
+	rep.loadAfter = proc.Loadavg()
 	return rep, nil
 }
 
@@ -275,7 +242,7 @@ func (c *hitCase) label() string {
 	return c.tx
 }
 
-func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *report) error {
+func hitBench(ctx context.Context, cfg config, ps *proc.Group, tmp string, rep *report) error {
 	fmt.Println("edgebench: generating images")
 	type img struct {
 		body []byte
@@ -288,15 +255,15 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 	}
 	// GOMAXPROCS=1: the edge gets one core, as nginx gets one worker
 	// (Go would pick 1 from the affinity mask anyway; this makes it explicit).
-	n, err := cfg.startNode(ps, filepath.Join(tmp, "node"), cfg.serverCPU, cfg.clientCPU, []string{"GOMAXPROCS=1"})
+	n, err := cfg.startNode(ctx, ps, filepath.Join(tmp, "node"), cfg.serverCPU, cfg.clientCPU, []string{"GOMAXPROCS=1"})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("edgebench: refract %s pid %d on CPU %s, edge %s\n", cfg.layout, n.p.pid(), cfg.serverCPU, n.edge)
+	fmt.Printf("edgebench: refract %s pid %d on CPU %s, edge %s\n", cfg.layout, n.P.Pid(), cfg.serverCPU, n.Edge)
 	www := filepath.Join(tmp, "www")
 	var cases []*hitCase
 	for i, s := range cfg.sizes {
-		a, err := n.upload(fmt.Sprintf("bench/img-%d", s), imgs[i].body)
+		a, err := n.Upload(fmt.Sprintf("bench/img-%d", s), "jpg", imgs[i].body)
 		if err != nil {
 			return err
 		}
@@ -305,8 +272,8 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 			txs = append(txs, fmt.Sprintf("c_scale,w_%d", a.Width))
 		}
 		for _, tx := range txs {
-			c := &hitCase{target: s, srcSize: len(imgs[i].body), w: imgs[i].w, h: imgs[i].h, tx: tx, path: n.deliveryPath(a, tx)}
-			if c.body, err = n.warm(ctx, c.path); err != nil {
+			c := &hitCase{target: s, srcSize: len(imgs[i].body), w: imgs[i].w, h: imgs[i].h, tx: tx, path: n.DeliveryPath(a, tx, "jpg")}
+			if c.body, err = n.Warm(ctx, c.path); err != nil {
 				return err
 			}
 			if tx == "" && !bytes.Equal(c.body, imgs[i].body) {
@@ -334,13 +301,13 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 	if err != nil {
 		return err
 	}
-	worker, err := nginxWorker(ng.pid())
+	worker, err := nginxWorker(ng.Pid())
 	if err != nil {
 		return err
 	}
-	fmt.Printf("edgebench: nginx master %d, worker %d on CPU %s, %s\n", ng.pid(), worker, cfg.serverCPU, ngAddr)
+	fmt.Printf("edgebench: nginx master %d, worker %d on CPU %s, %s\n", ng.Pid(), worker, cfg.serverCPU, ngAddr)
 	for _, c := range cases {
-		st, _, b, err := get(ctx, "http://"+ngAddr+c.path)
+		st, _, b, err := node.Get(ctx, "http://"+ngAddr+c.path)
 		if err != nil {
 			return err
 		}
@@ -348,10 +315,10 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 			return fmt.Errorf("nginx %s: HTTP %d, %d bytes; want 200 and the edge's %d bytes", c.path, st, len(b), len(c.body))
 		}
 	}
-	base := map[string]string{"nginx": "http://" + ngAddr, "edge": "http://" + n.edge}
-	softirqd := -1 // procCPU(-1) is 0
+	base := map[string]string{"nginx": "http://" + ngAddr, "edge": "http://" + n.Edge}
+	softirqd := -1 // proc.CPU(-1) is 0
 	if _, err := strconv.Atoi(cfg.serverCPU); err == nil {
-		if pid := ksoftirqd(cfg.serverCPU); pid > 0 {
+		if pid := proc.Ksoftirqd(cfg.serverCPU); pid > 0 {
 			softirqd = pid
 		}
 	}
@@ -379,25 +346,25 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 				pid := worker
 				var before map[string]float64
 				if srv == "edge" {
-					pid = n.p.pid()
-					if before, err = n.metrics(); err != nil {
+					pid = n.P.Pid()
+					if before, err = n.Metrics(); err != nil {
 						return err
 					}
 				}
-				smp := sampleRSS(pid, 100*time.Millisecond)
-				cpu0, soft0 := procCPU(pid), procCPU(softirqd)
-				busy0, irq0, single := cpuTimes(cfg.serverCPU)
+				smp := proc.SampleRSS(100*time.Millisecond, pid)
+				cpu0, soft0 := proc.CPU(pid), proc.CPU(softirqd)
+				busy0, irq0, single := proc.CoreTimes(cfg.serverCPU)
 				res, err := runWrk(ctx, cfg.clientCPU, 1, cfg.conns, cfg.dur, "", base[srv]+c.path)
-				res.SrvCPU, res.SoftCPU = procCPU(pid)-cpu0, procCPU(softirqd)-soft0
-				if busy1, irq1, _ := cpuTimes(cfg.serverCPU); single {
+				res.SrvCPU, res.SoftCPU = proc.CPU(pid)-cpu0, proc.CPU(softirqd)-soft0
+				if busy1, irq1, _ := proc.CoreTimes(cfg.serverCPU); single {
 					res.CoreBusy, res.CoreIRQ = busy1-busy0, irq1-irq0
 				}
-				peak := smp.stop()
+				peak := smp.Stop()
 				if err != nil {
 					return err
 				}
 				if srv == "edge" {
-					after, err := n.metrics()
+					after, err := n.Metrics()
 					if err != nil {
 						return err
 					}
@@ -410,35 +377,19 @@ func hitBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *repor
 					c.nginx = append(c.nginx, res)
 					rep.nginxRSS = max(rep.nginxRSS, peak)
 				}
-				if n.p.exited() || ng.exited() {
-					return errors.New("a server exited during the benchmark:\n" + n.p.tail(20) + "\n" + ng.tail(20))
+				if n.P.Exited() || ng.Exited() {
+					return errors.New("a server exited during the benchmark:\n" + n.P.Tail(20) + "\n" + ng.Tail(20))
 				}
 				fmt.Printf("  round %d  %7d B %-22s %-5s %9.0f req/s  p50 %-9s p99 %-9s %6.0f req/CPU-s  %3.0f%% of CPU %s  RSS %s\n",
 					r+1, len(c.body), c.label(), srv, res.ReqPerSec, fmtDur(res.P50), fmtDur(res.P99),
-					perCPU(res), 100*share(res), cfg.serverCPU, fmtMiB(peak))
+					perCPU(res), 100*share(res), cfg.serverCPU, mdfmt.MiB(peak))
 			}
 		}
 	}
-	rep.edgeHWM, _ = procStatusKB(n.p.pid(), "VmHWM")
+	rep.edgeHWM, _ = proc.StatusKB(n.P.Pid(), "VmHWM")
 	rep.cases = cases
 	rep.nginxVersion = nginxVersion(ctx)
-	n.stop(15 * time.Second)
-	ng.stop(10 * time.Second)
+	n.Stop(15 * time.Second)
+	ng.Stop(10 * time.Second)
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, (n+1)/2)
-	rand.Read(b)
-	return hex.EncodeToString(b)[:n]
-}
-
-func randomDigits(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	for i := range b {
-		b[i] = '0' + b[i]%10
-	}
-	b[0] = '1' + b[0]%9
-	return string(b)
 }

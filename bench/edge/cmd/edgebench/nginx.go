@@ -11,6 +11,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/refract-cdn/refract/bench/internal/node"
+	"github.com/refract-cdn/refract/bench/internal/proc"
 )
 
 // nginxConf is the anchor's configuration: one worker, no access log,
@@ -51,8 +54,8 @@ http {
 `
 
 // startNginx serves root on a free loopback port, on the given CPUs.
-func startNginx(ps *procs, dir, root, cpus, sendfile string) (*proc, string, error) {
-	addr, err := freePort()
+func startNginx(ps *proc.Group, dir, root, cpus, sendfile string) (*proc.Proc, string, error) {
+	addr, err := node.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
@@ -66,7 +69,7 @@ func startNginx(ps *procs, dir, root, cpus, sendfile string) (*proc, string, err
 	}
 	// -e: the error log before the configuration is read, which would
 	// otherwise be the system's.
-	p, err := ps.start("nginx", filepath.Join(prefix, "stderr.log"), syscall.SIGTERM, nil, nil,
+	p, err := ps.Start("nginx", filepath.Join(prefix, "stderr.log"), syscall.SIGTERM, nil, nil,
 		"taskset", "-c", cpus, nginxBin(), "-p", prefix, "-c", conf, "-e", filepath.Join(prefix, "error.log"))
 	if err != nil {
 		return nil, "", err
@@ -77,10 +80,10 @@ func startNginx(ps *procs, dir, root, cpus, sendfile string) (*proc, string, err
 			c.Close()
 			break
 		}
-		if p.exited() || time.Now().After(deadline) {
-			p.stop(5 * time.Second)
+		if p.Exited() || time.Now().After(deadline) {
+			p.Stop(5 * time.Second)
 			b, _ := os.ReadFile(filepath.Join(prefix, "error.log"))
-			return nil, "", fmt.Errorf("nginx did not start on %s:\n%s%s", addr, b, p.tail(10))
+			return nil, "", fmt.Errorf("nginx did not start on %s:\n%s%s", addr, b, p.Tail(10))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -90,23 +93,12 @@ func startNginx(ps *procs, dir, root, cpus, sendfile string) (*proc, string, err
 // nginxWorker is the pid of the (one) worker serving requests.
 func nginxWorker(master int) (int, error) {
 	for range 100 {
-		if w := children(master); len(w) > 0 {
+		if w := proc.Children(master); len(w) > 0 {
 			return w[0], nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return 0, errors.New("nginx has no worker")
-}
-
-// freePort finds a loopback port nothing listens on. nginx cannot report
-// an ephemeral port, so it is chosen here, with the usual small race.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func nginxVersion(ctx context.Context) string {

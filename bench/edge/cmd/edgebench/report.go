@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/refract-cdn/refract/bench/internal/mdfmt"
+	"github.com/refract-cdn/refract/bench/internal/node"
+	"github.com/refract-cdn/refract/bench/internal/proc"
 )
 
 type report struct {
@@ -34,29 +36,19 @@ type report struct {
 
 func (r *report) env(ctx context.Context) {
 	r.host, _ = os.Hostname()
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "model name"); ok {
-				r.cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
-			}
-		}
-	}
+	r.cpu = proc.CPUModel()
 	if b, err := os.ReadFile("/sys/devices/system/cpu/online"); err == nil {
 		r.ncpu = cpuCount(strings.TrimSpace(string(b)))
 	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		r.kernel = strings.TrimSpace(string(b))
-	}
+	r.kernel = proc.KernelRelease()
 	r.goVersion = runtime.Version()
 	r.refractVer = r.cfg.version
 	if r.refractVer == "" {
-		out, _ := exec.CommandContext(ctx, r.cfg.refract, "version").Output()
-		r.refractVer = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "refract"))
+		r.refractVer = node.Version(ctx, r.cfg.refract)
 	}
 	r.nginxVersion = nginxVersion(ctx)
 	r.wrkVersion = wrkVersion()
-	r.loadBefore = loadavg()
+	r.loadBefore = proc.Loadavg()
 }
 
 // cpuCount counts a CPU list such as "0-1" or "0,2-3".
@@ -73,27 +65,6 @@ func cpuCount(list string) int {
 	return n
 }
 
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // ratio is the median and range of per-round ratios edge/nginx.
 func ratio(c *hitCase, f func(wrkResult) float64) (med, lo, hi float64) {
 	var rs []float64
@@ -105,7 +76,7 @@ func ratio(c *hitCase, f func(wrkResult) float64) (med, lo, hi float64) {
 	if len(rs) == 0 {
 		return 0, 0, 0
 	}
-	return median(rs), slices.Min(rs), slices.Max(rs)
+	return mdfmt.Median(rs), slices.Min(rs), slices.Max(rs)
 }
 
 func med(rs []wrkResult, f func(wrkResult) float64) float64 {
@@ -113,47 +84,22 @@ func med(rs []wrkResult, f func(wrkResult) float64) float64 {
 	for i, r := range rs {
 		xs[i] = f(r)
 	}
-	return median(xs)
+	return mdfmt.Median(xs)
 }
 
 func rps(r wrkResult) float64 { return r.ReqPerSec }
 func p50(r wrkResult) float64 { return float64(r.P50) }
 func p99(r wrkResult) float64 { return float64(r.P99) }
 
-// fmtInt groups digits with spaces, as bench/README.md does.
-func fmtInt(v float64) string {
-	s := fmt.Sprintf("%.0f", v)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+// fmtDur gives milliseconds two decimals: RAM hits differ by tenths of
+// a millisecond (renderbench's renders need only one).
+func fmtDur(d time.Duration) string { return mdfmt.Duration(d, 2) }
 
-func fmtDur(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.0f µs", float64(d)/1e3)
-	case d < time.Second:
-		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
-	default:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-}
-
-func fmtMiB(kb int64) string { return fmt.Sprintf("%.0f MiB", float64(kb)/1024) }
-
+// fmtBytes gives a body's exact size up to 10 KiB (the small case is
+// about per-request overhead), whole KB above.
 func fmtBytes(n int) string {
 	if n < 10240 {
-		return fmt.Sprintf("%s B", fmtInt(float64(n)))
+		return fmt.Sprintf("%s B", mdfmt.Int(float64(n)))
 	}
 	return fmt.Sprintf("%.0f KB", float64(n)/1000)
 }
@@ -205,7 +151,7 @@ func (r *report) hitMarkdown(b *strings.Builder) {
 		hits, misses, errs = hits+c.hits, misses+c.misses, errs+c.errs
 	}
 	p("- **Rounds.** A %s unmeasured wrk run per server and URL, then %d rounds; in each round nginx and the edge run back to back on each URL, alternating which goes first. Ratios are taken per round (edge/nginx) and reported as the median (min–max); req/s, p50 and p99 are medians of the rounds.\n", cfg.warmup, cfg.rounds)
-	p("- **Checks.** The edge's own counters over the measured runs: %s hits, %s misses, %s errors.", fmtInt(hits), fmtInt(misses), fmtInt(errs))
+	p("- **Checks.** The edge's own counters over the measured runs: %s hits, %s misses, %s errors.", mdfmt.Int(hits), mdfmt.Int(misses), mdfmt.Int(errs))
 	bad := 0
 	for _, c := range r.cases {
 		for _, w := range append(slices.Clone(c.edge), c.nginx...) {
@@ -227,7 +173,7 @@ func (r *report) hitMarkdown(b *strings.Builder) {
 		rm, rlo, rhi := ratio(c, rps)
 		pm, plo, phi := ratio(c, p99)
 		p("| %s | `%s` | %s | %s | **%.2f×** (%.2f–%.2f) | %s | %s | %s | %s | %.2f× (%.2f–%.2f) |\n",
-			fmtBytes(len(c.body)), c.label(), fmtInt(med(c.nginx, rps)), fmtInt(med(c.edge, rps)), rm, rlo, rhi,
+			fmtBytes(len(c.body)), c.label(), mdfmt.Int(med(c.nginx, rps)), mdfmt.Int(med(c.edge, rps)), rm, rlo, rhi,
 			fmtDur(time.Duration(med(c.nginx, p50))), fmtDur(time.Duration(med(c.edge, p50))),
 			fmtDur(time.Duration(med(c.nginx, p99))), fmtDur(time.Duration(med(c.edge, p99))), pm, plo, phi)
 	}
@@ -237,10 +183,10 @@ func (r *report) hitMarkdown(b *strings.Builder) {
 	for _, c := range r.cases {
 		m, lo, hi := ratio(c, perCPU)
 		p("| %s | `%s` | %s | %s | **%.2f×** (%.2f–%.2f) | %.0f%% | %.0f%% |\n", fmtBytes(len(c.body)), c.label(),
-			fmtInt(med(c.nginx, perCPU)), fmtInt(med(c.edge, perCPU)), m, lo, hi, 100*med(c.nginx, share), 100*med(c.edge, share))
+			mdfmt.Int(med(c.nginx, perCPU)), mdfmt.Int(med(c.edge, perCPU)), m, lo, hi, 100*med(c.nginx, share), 100*med(c.edge, share))
 	}
 	p("\nPeak RSS during these runs (VmRSS sampled every 100 ms): the %s %s (VmHWM %s), nginx's worker %s.\n\n",
-		nodeName(cfg), fmtMiB(r.edgeRSS), fmtMiB(r.edgeHWM), fmtMiB(r.nginxRSS))
+		nodeName(cfg), mdfmt.MiB(r.edgeRSS), mdfmt.MiB(r.edgeHWM), mdfmt.MiB(r.nginxRSS))
 
 }
 
@@ -248,7 +194,7 @@ func (r *report) fillMarkdown(b *strings.Builder) {
 	cfg := r.cfg
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	if len(r.fills) > 0 {
-		p("## RSS with a full %s RAM tier\n\n", fmtMiB(cfg.cacheBytes/1024))
+		p("## RSS with a full %s RAM tier\n\n", mdfmt.MiB(cfg.cacheBytes/1024))
 		if cfg.layout == "dev" {
 			p("A fresh dev node per row (origin and edge in one process, so renders, libvips and the upload path count too), on CPUs %s with Go's default GOMAXPROCS and %s, `--cache-bytes %d`. ", cfg.fillCPUs, arenas(), cfg.cacheBytes)
 		} else {
@@ -266,9 +212,9 @@ func (r *report) fillMarkdown(b *strings.Builder) {
 			}
 			load := "—"
 			if f.loadPaths > 0 {
-				load = fmt.Sprintf("%d URLs: %s req/s, p99 %s; %s hits, %s misses", f.loadPaths, fmtInt(f.load.ReqPerSec), fmtDur(f.load.P99), fmtInt(f.loadHits), fmtInt(f.loadMisses))
+				load = fmt.Sprintf("%d URLs: %s req/s, p99 %s; %s hits, %s misses", f.loadPaths, mdfmt.Int(f.load.ReqPerSec), fmtDur(f.load.P99), mdfmt.Int(f.loadHits), mdfmt.Int(f.loadMisses))
 				if f.loadErrs > 0 {
-					load += fmt.Sprintf(", %s errors", fmtInt(f.loadErrs))
+					load += fmt.Sprintf(", %s errors", mdfmt.Int(f.loadErrs))
 				}
 			}
 			peak := max(f.fillPeak, f.loadPeak, f.hwm)
@@ -284,10 +230,10 @@ func (r *report) fillMarkdown(b *strings.Builder) {
 				avg = int(f.bodyBytes / int64(f.ok))
 			}
 			p("| %d×%d (%s) → %s on average | `%s` | %s | %d derivatives, %s MiB in %s (%s%s) | %s | %s / %s | %s | %s | **%s** (%s / %s) | %s |\n",
-				f.srcW, f.srcH, fmtBytes(f.srcBytes), fmtBytes(avg), f.env, fmtMiB(f.rssStart),
-				f.ok, fmtInt(float64(f.bodyBytes)/(1<<20)), f.elapsed.Round(time.Second), f.stopReason, errs,
-				fmtMiB(f.fillPeak), fmtMiB(int64(f.heapInuse)/1024), fmtMiB(int64(f.goSys)/1024),
-				load, fmtMiB(f.loadPeak), fmtMiB(f.hwm), fmtMiB(f.anon), fmtMiB(f.file), verdict)
+				f.srcW, f.srcH, fmtBytes(f.srcBytes), fmtBytes(avg), f.env, mdfmt.MiB(f.rssStart),
+				f.ok, mdfmt.Int(float64(f.bodyBytes)/(1<<20)), f.elapsed.Round(time.Second), f.stopReason, errs,
+				mdfmt.MiB(f.fillPeak), mdfmt.MiB(int64(f.heapInuse)/1024), mdfmt.MiB(int64(f.goSys)/1024),
+				load, mdfmt.MiB(f.loadPeak), mdfmt.MiB(f.hwm), mdfmt.MiB(f.anon), mdfmt.MiB(f.file), verdict)
 		}
 		p("\n")
 	}
@@ -314,7 +260,7 @@ func (r *report) rawMarkdown(b *strings.Builder) {
 					sock = w.SockLine
 				}
 				p("| %d | %s | `%s` | %s | %s | %s | %s | %s | %.2f s | %.2f s | %.2f s | %.2f s | %s | %d | %s |\n", i+1, fmtBytes(len(c.body)), c.label(), s.name,
-					fmtInt(w.ReqPerSec), fmtDur(w.P50), fmtDur(w.P99), fmtInt(float64(w.Requests)), w.SrvCPU, w.SoftCPU, w.CoreIRQ, w.CoreBusy, fmtInt(perCPU(w)), w.Non2xx, sock)
+					mdfmt.Int(w.ReqPerSec), fmtDur(w.P50), fmtDur(w.P99), mdfmt.Int(float64(w.Requests)), w.SrvCPU, w.SoftCPU, w.CoreIRQ, w.CoreBusy, mdfmt.Int(perCPU(w)), w.Non2xx, sock)
 			}
 		}
 	}
@@ -332,28 +278,22 @@ func sizeLabels(sizes []int) []string {
 	return out
 }
 
-// write saves the report as <out>/<date>-<host>-edge.md (with
+// Save writes the report as <out>/<date>-<host>-edge.md (with
 // -sendfile-off when nginx ran without sendfile), or with the time added
-// if that exists.
-func (r *report) write(dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	host := strings.Map(func(c rune) rune {
-		if c == '/' || c == ' ' {
-			return '_'
-		}
-		return c
-	}, r.host)
-	name := fmt.Sprintf("%s-%s-edge", r.start.Format("2006-01-02"), host)
+// if that exists, and prints it.
+func (r *report) Save() error {
+	name := mdfmt.ReportName(r.start, r.host) + "-edge"
 	if r.cfg.sendfile != "on" {
 		name += "-sendfile-" + r.cfg.sendfile
 	}
-	path := filepath.Join(dir, name+".md")
-	if _, err := os.Stat(path); err == nil {
-		path = filepath.Join(dir, name+"-"+r.start.Format("1504")+".md")
+	path, err := mdfmt.Save(r.cfg.outDir, name, r.start, r.markdown())
+	if err != nil {
+		return err
 	}
-	return path, os.WriteFile(path, []byte(r.markdown()), 0o644)
+	fmt.Println()
+	fmt.Print(r.markdown())
+	fmt.Println("\nreport written to", path)
+	return nil
 }
 
 func qualities() []string {

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/refract-cdn/refract/bench/internal/node"
+	"github.com/refract-cdn/refract/bench/internal/proc"
 )
 
 // coalesceSide is N concurrent cold requests for one URL on one side.
@@ -29,18 +32,18 @@ type coalesceResult struct {
 
 // coalesceBench sends N requests at once for one URL that neither side
 // has rendered (Refract: a size no other run uses), and counts renders.
-func coalesceBench(ctx context.Context, cfg config, n *node, ip *imgproxy, a *asset, src *source) (*coalesceResult, error) {
+func coalesceBench(ctx context.Context, cfg config, n *node.Node, ip *imgproxy, a *node.Asset, src *source) (*coalesceResult, error) {
 	co := &coalesceResult{tx: "c_scale,q_80,w_1000", ipx: "rs:fit:1000:0/q:80"}
-	refURL := "http://" + n.edge + n.deliveryPath(a, co.tx, "jpg")
+	refURL := "http://" + n.Edge + n.DeliveryPath(a, co.tx, "jpg")
 	ipxURL := "http://" + ip.addr + "/insecure/" + co.ipx + "/plain/local:///" + src.file(0) + "@jpg"
 	fmt.Printf("renderbench: coalescing: %d concurrent requests for one cold URL\n", cfg.coalesceN)
-	before, err := n.counters()
+	before, err := n.Counters()
 	if err != nil {
 		return nil, err
 	}
 	time.Sleep(time.Second)
-	co.refract = burst(ctx, cfg.coalesceN, refURL, n.p.pid())
-	after, err := n.counters()
+	co.refract = burst(ctx, cfg.coalesceN, refURL, n.P.Pid())
+	after, err := n.Counters()
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +51,7 @@ func coalesceBench(ctx context.Context, cfg config, n *node, ip *imgproxy, a *as
 	co.refract.coalesce = after["refract_edge_coalesced_total"] - before["refract_edge_coalesced_total"]
 	co.refract.misses = after["edge_miss"] - before["edge_miss"]
 	time.Sleep(time.Second)
-	co.imgproxy = burst(ctx, cfg.coalesceN, ipxURL, ip.p.pid())
+	co.imgproxy = burst(ctx, cfg.coalesceN, ipxURL, ip.p.Pid())
 	for _, s := range []struct {
 		name string
 		r    *coalesceSide
@@ -101,12 +104,12 @@ func burst(ctx context.Context, n int, u string, pid int) *coalesceSide {
 			}
 		}()
 	}
-	cpu0 := procCPU(pid)
+	cpu0 := proc.CPU(pid)
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
 	r.wall = time.Since(t0)
-	r.cpu = procCPU(pid) - cpu0
+	r.cpu = proc.CPU(pid) - cpu0
 	rr := &runResult{lats: lats}
 	r.p50, r.max = rr.pct(0.5), rr.pct(1)
 	return r

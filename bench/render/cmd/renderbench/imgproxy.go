@@ -3,13 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/refract-cdn/refract/bench/internal/node"
+	"github.com/refract-cdn/refract/bench/internal/proc"
 )
 
 // imgproxyEnv are the settings that make imgproxy encode as Refract does
@@ -31,50 +33,35 @@ var imgproxyEnv = []string{
 
 // imgproxy is a running imgproxy on a loopback port.
 type imgproxy struct {
-	p    *proc
+	p    *proc.Proc
 	addr string
 }
 
-func startImgproxy(ctx context.Context, ps *procs, dir, bin, root, cpus string) (*imgproxy, error) {
-	addr, err := freePort()
+func startImgproxy(ctx context.Context, ps *proc.Group, dir, bin, root, cpus string) (*imgproxy, error) {
+	addr, err := node.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	env := append([]string{"IMGPROXY_BIND=" + addr, "IMGPROXY_LOCAL_FILESYSTEM_ROOT=" + root}, imgproxyEnv...)
-	argv := []string{bin}
-	if cpus != "" {
-		argv = append([]string{"taskset", "-c", cpus}, argv...)
-	}
-	p, err := ps.start("imgproxy", filepath.Join(dir, "imgproxy.log"), syscall.SIGTERM, nil, env, argv...)
+	p, err := ps.Start("imgproxy", filepath.Join(dir, "imgproxy.log"), syscall.SIGTERM, nil, env, proc.Pinned(cpus, bin)...)
 	if err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := client.Get("http://" + addr + "/health")
+		resp, err := node.Client.Get("http://" + addr + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return &imgproxy{p: p, addr: addr}, nil
 			}
 		}
-		if p.exited() || time.Now().After(deadline) || ctx.Err() != nil {
-			p.stop(5 * time.Second)
-			return nil, fmt.Errorf("imgproxy did not become healthy on %s:\n%s", addr, p.tail(20))
+		if p.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
+			p.Stop(5 * time.Second)
+			return nil, fmt.Errorf("imgproxy did not become healthy on %s:\n%s", addr, p.Tail(20))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// freePort finds a loopback port nothing listens on, for servers that
-// cannot report an ephemeral port (the usual small race).
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // imgproxyVersion asks the binary (`imgproxy version`).

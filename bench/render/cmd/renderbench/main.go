@@ -18,12 +18,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/refract-cdn/refract/bench/internal/node"
+	"github.com/refract-cdn/refract/bench/internal/proc"
 )
 
 type config struct {
@@ -96,41 +97,9 @@ func run() int {
 		cfg.concs = append(cfg.concs, c)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	ps := &procs{}
-	defer ps.stopAll()
-	tmp, err := os.MkdirTemp("", "refract-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "renderbench:", err)
-		return 1
-	}
-	if cfg.keep {
-		fmt.Println("temporary directory (kept):", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	rep, err := bench(ctx, cfg, ps, tmp)
-	ps.stopAll()
-	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "renderbench: interrupted")
-			return 130
-		}
-		fmt.Fprintln(os.Stderr, "renderbench:", err)
-		return 1
-	}
-	path, err := rep.write(cfg.outDir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "renderbench:", err)
-		return 1
-	}
-	fmt.Println("\nreport written to", path)
-	return 0
+	return proc.Run("renderbench", "refract-bench-", cfg.keep, func(ctx context.Context, ps *proc.Group, tmp string) (proc.Saver, error) {
+		return bench(ctx, cfg, ps, tmp)
+	})
 }
 
 func (c config) want(section string) bool {
@@ -145,7 +114,7 @@ func (c config) want(section string) bool {
 	return false
 }
 
-func bench(ctx context.Context, cfg config, ps *procs, tmp string) (*report, error) {
+func bench(ctx context.Context, cfg config, ps *proc.Group, tmp string) (*report, error) {
 	tools := []string{cfg.refract}
 	if cfg.want("render") || cfg.want("coalesce") {
 		tools = append(tools, cfg.imgproxy)
@@ -198,13 +167,13 @@ func bench(ctx context.Context, cfg config, ps *procs, tmp string) (*report, err
 		}
 	}
 	rep.end = time.Now()
-	rep.loadAfter = loadavg()
+	rep.loadAfter = proc.Loadavg()
 	return rep, nil
 }
 
 // serverBench runs Refract and imgproxy side by side: the render runs,
 // profiles of the missed workloads, and coalescing.
-func serverBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *report, wls []*workload) error {
+func serverBench(ctx context.Context, cfg config, ps *proc.Group, tmp string, rep *report, wls []*workload) error {
 	root := filepath.Join(tmp, "imgproxy-root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
@@ -216,16 +185,16 @@ func serverBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 			}
 		}
 	}
-	n, err := startDev(ps, filepath.Join(tmp, "node"), cfg.refract, cfg.serverCPUs, 256<<20, nil)
+	n, err := node.StartDev(ps, node.Options{Bin: cfg.refract, Dir: filepath.Join(tmp, "node"), CPUs: cfg.serverCPUs, CacheBytes: 256 << 20})
 	if err != nil {
 		return err
 	}
-	defer n.stop()
-	fmt.Printf("renderbench: refract dev pid %d, edge %s; uploading %d copies of each source\n", n.p.pid(), n.edge, cfg.copies)
-	assets := map[string][]*asset{}
+	defer n.Stop(15 * time.Second)
+	fmt.Printf("renderbench: refract dev pid %d, edge %s; uploading %d copies of each source\n", n.P.Pid(), n.Edge, cfg.copies)
+	assets := map[string][]*node.Asset{}
 	for _, s := range rep.sources {
 		for c := range cfg.copies {
-			a, err := n.upload(s.publicID(c), s.ext, s.body)
+			a, err := n.Upload(s.publicID(c), s.ext, s.body)
 			if err != nil {
 				return err
 			}
@@ -236,13 +205,13 @@ func serverBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 	if err != nil {
 		return err
 	}
-	defer ip.p.stop(10 * time.Second)
-	fmt.Printf("renderbench: imgproxy pid %d on %s\n", ip.p.pid(), ip.addr)
+	defer ip.p.Stop(10 * time.Second)
+	fmt.Printf("renderbench: imgproxy pid %d on %s\n", ip.p.Pid(), ip.addr)
 
 	refURL := func(wl *workload) func(int) string {
 		return func(i int) string {
 			c, w := seq(wl, cfg.copies, i)
-			return "http://" + n.edge + n.deliveryPath(assets[wl.src.name][c], wl.refractTx(w), wl.ext)
+			return "http://" + n.Edge + n.DeliveryPath(assets[wl.src.name][c], wl.refractTx(w), wl.ext)
 		}
 	}
 	ipxURL := func(wl *workload) func(int) string {
@@ -255,10 +224,10 @@ func serverBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 	// size the sequence never reaches), unmeasured.
 	for _, wl := range wls {
 		for side, u := range map[string]string{
-			"refract":  "http://" + n.edge + n.deliveryPath(assets[wl.src.name][0], wl.refractTx(wl.base/2), wl.ext),
+			"refract":  "http://" + n.Edge + n.DeliveryPath(assets[wl.src.name][0], wl.refractTx(wl.base/2), wl.ext),
 			"imgproxy": "http://" + ip.addr + wl.imgproxyPath(0, wl.base/2),
 		} {
-			st, _, b, err := get(ctx, u)
+			st, _, b, err := node.Get(ctx, u)
 			if err != nil {
 				return err
 			}
@@ -302,10 +271,10 @@ func serverBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 					}
 					conc := cfg.concs[len(cfg.concs)-1]
 					for _, side := range []string{"refract", "imgproxy"} {
-						pid := n.p.pid()
+						pid := n.P.Pid()
 						urls := refURL(wl)
 						if side == "imgproxy" {
-							pid, urls = ip.p.pid(), ipxURL(wl)
+							pid, urls = ip.p.Pid(), ipxURL(wl)
 						}
 						prof, err := profileRun(ctx, cfg, tmp, pid, conc, cfg.rounds*len(cfg.concs)*cfg.count, wl, urls)
 						if err != nil {
@@ -326,37 +295,37 @@ func serverBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 		}
 		rep.coalesce = co
 	}
-	if n.exited() || ip.p.exited() {
-		return errors.New("a server exited during the benchmark:\n" + n.tail() + "\n" + ip.p.tail(20))
+	if n.Exited() || ip.p.Exited() {
+		return errors.New("a server exited during the benchmark:\n" + n.Tail() + "\n" + ip.p.Tail(20))
 	}
 	return nil
 }
 
 // serverRun is one bounded run against one side, with its counters.
-func serverRun(ctx context.Context, cfg config, n *node, ip *imgproxy, side string, wl *workload, conc, first int, ref, ipx func(int) string) (*runResult, error) {
+func serverRun(ctx context.Context, cfg config, n *node.Node, ip *imgproxy, side string, wl *workload, conc, first int, ref, ipx func(int) string) (*runResult, error) {
 	time.Sleep(500 * time.Millisecond)
 	c := newClient(conc)
 	defer c.CloseIdleConnections()
-	pid, urls := n.p.pid(), ref
+	pid, urls := n.P.Pid(), ref
 	if side == "imgproxy" {
-		pid, urls = ip.p.pid(), ipx
+		pid, urls = ip.p.Pid(), ipx
 	}
 	var before map[string]float64
 	var err error
 	if side == "refract" {
-		if before, err = n.counters(); err != nil {
+		if before, err = n.Counters(); err != nil {
 			return nil, err
 		}
 	}
-	cpu0 := procCPU(pid)
+	cpu0 := proc.CPU(pid)
 	res := closedLoop(ctx, conc, first, cfg.count, cfg.dur, httpDo(c, urls, wl.ext))
-	res.cpu = procCPU(pid) - cpu0
+	res.cpu = proc.CPU(pid) - cpu0
 	res.side = side
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if side == "refract" {
-		after, err := n.counters()
+		after, err := n.Counters()
 		if err != nil {
 			return nil, err
 		}

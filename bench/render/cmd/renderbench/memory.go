@@ -3,15 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/refract-cdn/refract/bench/internal/mdfmt"
+	"github.com/refract-cdn/refract/bench/internal/node"
+	"github.com/refract-cdn/refract/bench/internal/proc"
 )
 
 // memCopies is how many copies of each source the RSS test uploads.
@@ -53,32 +53,35 @@ type memResult struct {
 // derivatives fill the tier; then cfg.memDur of mixed load: hits over a
 // warmed set, renders of the four workloads, and more large derivatives
 // (so the tier keeps evicting). RSS is sampled every 100 ms.
-func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *report, photo, alpha *source, wls []*workload, split bool) error {
+func memoryBench(ctx context.Context, cfg config, ps *proc.Group, tmp string, rep *report, photo, alpha *source, wls []*workload, split bool) error {
 	name := "dev"
 	if split {
 		name = "split"
 	}
 	dir := filepath.Join(tmp, "mem-"+name)
-	var n *node
+	// Split: the origin shares the edge's CPUs, and both log as refract
+	// does by default.
+	o := node.Options{Bin: cfg.refract, Dir: dir, CPUs: cfg.serverCPUs, OriginCPUs: cfg.serverCPUs, CacheBytes: cfg.cacheBytes}
+	var n *node.Node
 	var err error
 	if split {
-		n, err = startSplit(ctx, ps, dir, cfg.refract, cfg.serverCPUs, cfg.cacheBytes)
+		n, err = node.StartSplit(ctx, ps, o)
 	} else {
-		n, err = startDev(ps, dir, cfg.refract, cfg.serverCPUs, cfg.cacheBytes, nil)
+		n, err = node.StartDev(ps, o)
 	}
 	if err != nil {
 		return err
 	}
-	defer n.stop()
-	pids := []int{n.p.pid()}
-	if n.origin != nil {
-		pids = append(pids, n.origin.pid())
+	defer n.Stop(15 * time.Second)
+	pids := []int{n.P.Pid()}
+	if n.Origin != nil {
+		pids = append(pids, n.Origin.Pid())
 	}
 	fmt.Printf("renderbench: RSS test (%s): pids %v, RAM tier %d MiB\n", name, pids, cfg.cacheBytes>>20)
-	assets := map[string][]*asset{}
+	assets := map[string][]*node.Asset{}
 	for _, s := range []*source{photo, alpha} {
 		for c := range memCopies {
-			a, err := n.upload(s.publicID(c), s.ext, s.body)
+			a, err := n.Upload(s.publicID(c), s.ext, s.body)
 			if err != nil {
 				return err
 			}
@@ -86,17 +89,17 @@ func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 		}
 	}
 	m := &memResult{split: split}
-	smp := sampleMulti(pids, 100*time.Millisecond)
+	smp := proc.SampleRSS(100*time.Millisecond, pids...)
 	url := func(wl *workload, i int) string {
 		c, w := seq(wl, memCopies, i)
-		return "http://" + n.edge + n.deliveryPath(assets[wl.src.name][c], wl.refractTx(w), wl.ext)
+		return "http://" + n.Edge + n.DeliveryPath(assets[wl.src.name][c], wl.refractTx(w), wl.ext)
 	}
 	// Large derivatives: 2000–3000 px JPEGs at q95, a few MB each.
 	var largeNext atomic.Int64
 	large := func() string {
 		i := int(largeNext.Add(1)) - 1
 		a := assets["photo"][i%memCopies]
-		return "http://" + n.edge + n.deliveryPath(a, fmt.Sprintf("c_scale,q_95,w_%d", 3000-i/memCopies), "jpg")
+		return "http://" + n.Edge + n.DeliveryPath(a, fmt.Sprintf("c_scale,q_95,w_%d", 3000-i/memCopies), "jpg")
 	}
 	// The hit set: a few derivatives of each workload, warmed.
 	var hitSet []string
@@ -108,7 +111,7 @@ func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 		for i := range k {
 			u := url(wl, i) // the mixed load renders from index 12 on
 			for range 2 {
-				st, _, _, err := get(ctx, u)
+				st, _, _, err := node.Get(ctx, u)
 				if err != nil {
 					return err
 				}
@@ -132,7 +135,7 @@ func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 		go func() {
 			defer wg.Done()
 			for fctx.Err() == nil && served.Load() < cfg.cacheBytes {
-				st, _, b, err := getWith(fctx, c, large())
+				st, _, b, err := node.GetWith(fctx, c, large())
 				if err == nil && st == 200 {
 					served.Add(int64(len(b)))
 					filled.Add(1)
@@ -150,12 +153,12 @@ func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 	if m.fillServed < cfg.cacheBytes {
 		m.fillStop = "time limit (90 s)"
 	}
-	m.peakFill = smp.peaks()
-	smp.reset()
-	fmt.Printf("  fill: %d large derivatives, %s in %s; RSS peak %s\n", m.fillN, fmtMiB(m.fillServed/1024), m.fillTime.Round(time.Second), fmtMiB(m.peakFill[0]+m.peakFill[1]))
+	copy(m.peakFill[:], smp.Peaks())
+	smp.Reset()
+	fmt.Printf("  fill: %d large derivatives, %s in %s; RSS peak %s\n", m.fillN, mdfmt.MiB(m.fillServed/1024), m.fillTime.Round(time.Second), mdfmt.MiB(m.peakFill[0]+m.peakFill[1]))
 
 	// Mixed load.
-	before, err := n.counters()
+	before, err := n.Counters()
 	if err != nil {
 		return err
 	}
@@ -168,7 +171,7 @@ func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 		go func() {
 			defer wg.Done()
 			for i := w; mctx.Err() == nil; i += 4 {
-				st, _, b, err := getWith(mctx, hc, hitSet[i%len(hitSet)])
+				st, _, b, err := node.GetWith(mctx, hc, hitSet[i%len(hitSet)])
 				if mctx.Err() != nil {
 					return
 				}
@@ -185,7 +188,7 @@ func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 	go func() { // the four workloads in turn, each request a new derivative
 		defer wg.Done()
 		for i := 0; mctx.Err() == nil; i++ {
-			st, _, b, err := getWith(mctx, c, url(wls[i%len(wls)], 12+i/len(wls)))
+			st, _, b, err := node.GetWith(mctx, c, url(wls[i%len(wls)], 12+i/len(wls)))
 			if mctx.Err() != nil {
 				return
 			}
@@ -200,7 +203,7 @@ func memoryBench(ctx context.Context, cfg config, ps *procs, tmp string, rep *re
 	go func() { // large derivatives: the tier keeps evicting
 		defer wg.Done()
 		for mctx.Err() == nil {
-			st, _, b, err := getWith(mctx, c, large())
+			st, _, b, err := node.GetWith(mctx, c, large())
 			if mctx.Err() != nil {
 				return
 			}
@@ -222,8 +225,8 @@ loop:
 		case <-tick.C:
 			var parts []string
 			for _, pid := range pids {
-				kb, _ := procStatusKB(pid, "VmRSS")
-				parts = append(parts, fmtMiB(kb))
+				kb, _ := proc.StatusKB(pid, "VmRSS")
+				parts = append(parts, mdfmt.MiB(kb))
 			}
 			m.timeline = append(m.timeline, fmt.Sprintf("%ds: %s", int(time.Since(t1).Seconds()+0.5), strings.Join(parts, " + ")))
 		}
@@ -234,10 +237,10 @@ loop:
 		return err
 	}
 	m.dur = time.Since(t1)
-	m.peakMixed = smp.peaks()
-	m.peakSum = smp.peakSum()
-	smp.stop()
-	after, err := n.counters()
+	copy(m.peakMixed[:], smp.Peaks())
+	m.peakSum = smp.PeakSum()
+	smp.Stop()
+	after, err := n.Counters()
 	if err != nil {
 		return err
 	}
@@ -247,169 +250,23 @@ loop:
 	m.ramBytes = after["ram_bytes"]
 	m.hitReqs, m.renderReqs, m.largeReqs, m.served, m.errs = hitReqs.Load(), renderReqs.Load(), largeReqs.Load(), bytesServed.Load(), int(errs.Load())
 	for i, pid := range pids {
-		m.hwm[i], _ = procStatusKB(pid, "VmHWM")
-		m.end[i], _ = procStatusKB(pid, "VmRSS")
-		m.anon[i], _ = procStatusKB(pid, "RssAnon")
+		m.hwm[i], _ = proc.StatusKB(pid, "VmHWM")
+		m.end[i], _ = proc.StatusKB(pid, "VmRSS")
+		m.anon[i], _ = proc.StatusKB(pid, "RssAnon")
 	}
-	if dm, err := metrics(n.ops); err == nil {
+	if dm, err := n.Metrics(); err == nil {
 		m.heapInuse[0], m.goSys[0] = dm["go_memstats_heap_inuse_bytes"], dm["go_memstats_sys_bytes"]
 	}
-	if n.opsO != "" {
-		if om, err := metrics(n.opsO); err == nil {
+	if n.OriginOps != "" {
+		if om, err := node.Scrape(n.OriginOps); err == nil {
 			m.heapInuse[1], m.goSys[1] = om["go_memstats_heap_inuse_bytes"], om["go_memstats_sys_bytes"]
 		}
 	}
-	if n.exited() {
-		return fmt.Errorf("refract exited during the RSS test:\n%s", n.tail())
+	if n.Exited() {
+		return fmt.Errorf("refract exited during the RSS test:\n%s", n.Tail())
 	}
 	fmt.Printf("  mixed %s: %d hits, %d renders, %d large; RSS peak %s, VmHWM %s\n", m.dur.Round(time.Second), m.hitReqs, m.renderReqs, m.largeReqs,
-		fmtMiB(max(m.peakSum, m.peakMixed[0]+m.peakMixed[1])), fmtMiB(m.hwm[0]+m.hwm[1]))
+		mdfmt.MiB(max(m.peakSum, m.peakMixed[0]+m.peakMixed[1])), mdfmt.MiB(m.hwm[0]+m.hwm[1]))
 	rep.mems = append(rep.mems, m)
 	return nil
-}
-
-func getWith(ctx context.Context, c *http.Client, u string) (int, string, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("X-Cache"), b, err
-}
-
-// multiSampler records the largest VmRSS of each process, and of their
-// sum at one instant.
-type multiSampler struct {
-	mu    sync.Mutex
-	max   [2]int64
-	sum   int64
-	stopc chan struct{}
-	done  chan struct{}
-}
-
-func sampleMulti(pids []int, every time.Duration) *multiSampler {
-	s := &multiSampler{stopc: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			var sum int64
-			s.mu.Lock()
-			for i, pid := range pids {
-				if kb, err := procStatusKB(pid, "VmRSS"); err == nil {
-					s.max[i] = max(s.max[i], kb)
-					sum += kb
-				}
-			}
-			s.sum = max(s.sum, sum)
-			s.mu.Unlock()
-			select {
-			case <-s.stopc:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *multiSampler) peaks() [2]int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.max
-}
-
-func (s *multiSampler) peakSum() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sum
-}
-
-func (s *multiSampler) reset() {
-	s.mu.Lock()
-	s.max, s.sum = [2]int64{}, 0
-	s.mu.Unlock()
-}
-
-func (s *multiSampler) stop() {
-	close(s.stopc)
-	<-s.done
-}
-
-// startSplit starts `refract origin` and `refract edge` from generated
-// configurations (local store, no disk tier), on loopback ports.
-func startSplit(ctx context.Context, ps *procs, dir, bin, cpus string, cacheBytes int64) (*node, error) {
-	n := &node{cloud: "bench", apiKey: randomDigits(15), apiSecret: randomHex(27)}
-	for _, d := range []string{"data", "store"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, err
-		}
-	}
-	var err error
-	addrs := make([]string, 4)
-	for i := range addrs {
-		if addrs[i], err = freePort(); err != nil {
-			return nil, err
-		}
-	}
-	n.edge, n.ops, n.api, n.opsO = addrs[0], addrs[1], addrs[2], addrs[3]
-	secret := randomHex(32)
-	clouds := fmt.Sprintf("clouds:\n  - name: %s\n    api_key: %q\n    api_secret: %q\n", n.cloud, n.apiKey, n.apiSecret)
-	origin := fmt.Sprintf("listen: %s\nops_listen: %s\nstore: %s\ndata: %s\npublic_url: http://%s\npeer_secret: %q\n%s",
-		n.api, n.opsO, filepath.Join(dir, "store"), filepath.Join(dir, "data"), n.edge, secret, clouds)
-	edge := fmt.Sprintf("listen: %s\nops_listen: %s\norigins:\n  - %s\npeer_secret: %q\n%scache:\n  ram_bytes: %d\n  disk_dir: \"\"\n",
-		n.edge, n.ops, n.api, secret, clouds, cacheBytes)
-	oc, ec := filepath.Join(dir, "origin.yaml"), filepath.Join(dir, "edge.yaml")
-	if err := os.WriteFile(oc, []byte(origin), 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(ec, []byte(edge), 0o600); err != nil {
-		return nil, err
-	}
-	argv := func(args ...string) []string {
-		a := append([]string{bin}, args...)
-		if cpus != "" {
-			a = append([]string{"taskset", "-c", cpus}, a...)
-		}
-		return a
-	}
-	if n.origin, err = ps.start("origin", filepath.Join(dir, "origin.log"), syscall.SIGTERM, nil, nil, argv("origin", "--config", oc)...); err != nil {
-		return nil, err
-	}
-	if err := waitReady(ctx, n.opsO, n.origin); err != nil {
-		n.origin.stop(5 * time.Second)
-		return nil, err
-	}
-	if n.p, err = ps.start("edge", filepath.Join(dir, "edge.log"), syscall.SIGTERM, nil, nil, argv("edge", "--config", ec)...); err != nil {
-		n.origin.stop(5 * time.Second)
-		return nil, err
-	}
-	if err := waitReady(ctx, n.ops, n.p); err != nil {
-		n.stop()
-		return nil, err
-	}
-	return n, nil
-}
-
-func waitReady(ctx context.Context, ops string, p *proc) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := client.Get("http://" + ops + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		if p.exited() || time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s not ready on %s:\n%s", p.name, ops, p.tail(20))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

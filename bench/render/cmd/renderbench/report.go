@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/refract-cdn/refract/bench/internal/mdfmt"
+	"github.com/refract-cdn/refract/bench/internal/node"
+	"github.com/refract-cdn/refract/bench/internal/proc"
 )
 
 type report struct {
@@ -40,23 +43,13 @@ type report struct {
 
 func (r *report) env(ctx context.Context) {
 	r.host, _ = os.Hostname()
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "model name"); ok {
-				r.cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
-			}
-		}
-	}
+	r.cpu = proc.CPUModel()
 	r.ncpu = runtime.NumCPU()
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		r.kernel = strings.TrimSpace(string(b))
-	}
+	r.kernel = proc.KernelRelease()
 	r.goVersion = runtime.Version()
 	r.refractVer = r.cfg.version
 	if r.refractVer == "" {
-		out, _ := exec.CommandContext(ctx, r.cfg.refract, "version").Output()
-		r.refractVer = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "refract"))
+		r.refractVer = node.Version(ctx, r.cfg.refract)
 	}
 	if r.cfg.want("render") || r.cfg.want("coalesce") {
 		r.imgproxyVer = imgproxyVersion(ctx, r.cfg.imgproxy)
@@ -69,7 +62,7 @@ func (r *report) env(ctx context.Context) {
 	}
 	out, _ = exec.CommandContext(ctx, ng, "-v").CombinedOutput()
 	r.nginxVer = strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version: ")
-	r.loadBefore = loadavg()
+	r.loadBefore = proc.Loadavg()
 }
 
 func (r *report) haveServerRuns() bool {
@@ -114,7 +107,7 @@ func (r *report) ratio(wl *workload, anchor string, conc int, f func(*runResult)
 	if len(rs) == 0 {
 		return 0, 0, 0, false
 	}
-	return median(rs), slices.Min(rs), slices.Max(rs), true
+	return mdfmt.Median(rs), slices.Min(rs), slices.Max(rs), true
 }
 
 func rpsOf(x *runResult) float64 { return x.rps() }
@@ -144,19 +137,7 @@ func medOf(rs []*runResult, f func(*runResult) float64) float64 {
 	for _, x := range rs {
 		xs = append(xs, f(x))
 	}
-	return median(xs)
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return mdfmt.Median(xs)
 }
 
 func yesNo(b bool) string {
@@ -170,54 +151,19 @@ func fmtRatio(m, lo, hi float64) string {
 	return fmt.Sprintf("%.2f× (%.2f–%.2f)", m, lo, hi)
 }
 
-func fmtDur(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return fmt.Sprintf("%.0f µs", float64(d)/1e3)
-	case d < time.Second:
-		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
-	default:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-}
+// fmtDur gives milliseconds one decimal: renders take tens to hundreds
+// (edgebench's RAM hits need two).
+func fmtDur(d time.Duration) string { return mdfmt.Duration(d, 1) }
 
-func fmtMiB(kb int64) string { return fmt.Sprintf("%.0f MiB", float64(kb)/1024) }
-
-func fmtBytes(n int) string {
-	switch {
-	case n < 10_000:
-		return fmt.Sprintf("%d B", n)
-	case n < 10_000_000:
-		return fmt.Sprintf("%.1f KB", float64(n)/1000)
+// Save writes the report as <out>/<date>-<host>.md, or with the time
+// added if that exists.
+func (r *report) Save() error {
+	path, err := mdfmt.Save(r.cfg.outDir, mdfmt.ReportName(r.start, r.host), r.start, r.markdown())
+	if err != nil {
+		return err
 	}
-	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func (r *report) write(dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	host := strings.Map(func(c rune) rune {
-		if c == '/' || c == ' ' {
-			return '_'
-		}
-		return c
-	}, r.host)
-	name := r.start.Format("2006-01-02") + "-" + host
-	path := filepath.Join(dir, name+".md")
-	if _, err := os.Stat(path); err == nil {
-		path = filepath.Join(dir, name+"-"+r.start.Format("1504")+".md")
-	}
-	return path, os.WriteFile(path, []byte(r.markdown()), 0o644)
+	fmt.Println("\nreport written to", path)
+	return nil
 }
 
 func (r *report) markdown() string {
@@ -309,7 +255,7 @@ func (r *report) summary(b *strings.Builder) {
 		}
 		hwm := m.hwm[0] + m.hwm[1]
 		p("| Peak RSS, %s, %s mixed load, %d MiB RAM tier | %s (VmHWM %s) | %d MiB target | %.2f× of the target | < %d MiB | %s |\n",
-			what, m.dur.Round(time.Second), cfg.cacheBytes>>20, fmtMiB(peak), fmtMiB(hwm), cfg.memTargetMB, float64(max(peak, hwm))/1024/float64(cfg.memTargetMB), cfg.memTargetMB, yesNo(max(peak, hwm) < cfg.memTargetMB*1024))
+			what, m.dur.Round(time.Second), cfg.cacheBytes>>20, mdfmt.MiB(peak), mdfmt.MiB(hwm), cfg.memTargetMB, float64(max(peak, hwm))/1024/float64(cfg.memTargetMB), cfg.memTargetMB, yesNo(max(peak, hwm) < cfg.memTargetMB*1024))
 	}
 	if len(r.purges) > 0 {
 		p99 := r.purgeP99()
@@ -350,7 +296,7 @@ func (r *report) renderSection(b *strings.Builder) {
 				medOf(ref, rpsOf), medOf(ipx, rpsOf), fmtRatio(m, lo, hi), fmtRatio(cm, clo, chi), ceilS, ceilR,
 				fmtDur(time.Duration(medOf(ref, p50))), fmtDur(time.Duration(medOf(ipx, p50))),
 				fmtDur(time.Duration(medOf(ref, p99))), fmtDur(time.Duration(medOf(ipx, p99))),
-				fmtBytes(int(medOf(ref, (*runResult).meanBytes))), fmtBytes(int(medOf(ipx, (*runResult).meanBytes))))
+				mdfmt.Bytes(int(medOf(ref, (*runResult).meanBytes))), mdfmt.Bytes(int(medOf(ipx, (*runResult).meanBytes))))
 		}
 	}
 	p("\nreq/s, latencies and bytes are medians over rounds (bytes: the mean body of a run). \"Per server CPU-s\" is requests per second of the server process's own CPU time (user+system from /proc): it moves less with the neighbours' load than req/s.\n\n")
@@ -393,25 +339,25 @@ func (r *report) memSection(b *strings.Builder) {
 	p("| Deployment | fill | mixed load: hits / renders / large | edge counters (hits / misses) / origin renders | RAM tier at the end | peak RSS, fill | peak RSS, mixed | VmHWM | RssAnon at the end | Go heap in use / Go sys | < %d MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n", cfg.memTargetMB)
 	for _, m := range r.mems {
 		what := "`refract dev`"
-		peakF, peakM := fmtMiB(m.peakFill[0]), fmtMiB(m.peakMixed[0])
-		hwm, anon := fmtMiB(m.hwm[0]), fmtMiB(m.anon[0])
-		heap := fmt.Sprintf("%s / %s", fmtMiB(int64(m.heapInuse[0])/1024), fmtMiB(int64(m.goSys[0])/1024))
+		peakF, peakM := mdfmt.MiB(m.peakFill[0]), mdfmt.MiB(m.peakMixed[0])
+		hwm, anon := mdfmt.MiB(m.hwm[0]), mdfmt.MiB(m.anon[0])
+		heap := fmt.Sprintf("%s / %s", mdfmt.MiB(int64(m.heapInuse[0])/1024), mdfmt.MiB(int64(m.goSys[0])/1024))
 		worst := max(m.peakMixed[0], m.peakFill[0], m.hwm[0])
 		if m.split {
 			what = "`refract edge` + `refract origin`"
-			peakF = fmt.Sprintf("%s + %s", fmtMiB(m.peakFill[0]), fmtMiB(m.peakFill[1]))
-			peakM = fmt.Sprintf("%s + %s (sum at one instant %s)", fmtMiB(m.peakMixed[0]), fmtMiB(m.peakMixed[1]), fmtMiB(m.peakSum))
-			hwm = fmt.Sprintf("%s + %s", fmtMiB(m.hwm[0]), fmtMiB(m.hwm[1]))
-			anon = fmt.Sprintf("%s + %s", fmtMiB(m.anon[0]), fmtMiB(m.anon[1]))
-			heap = fmt.Sprintf("edge %s / %s, origin %s / %s", fmtMiB(int64(m.heapInuse[0])/1024), fmtMiB(int64(m.goSys[0])/1024), fmtMiB(int64(m.heapInuse[1])/1024), fmtMiB(int64(m.goSys[1])/1024))
+			peakF = fmt.Sprintf("%s + %s", mdfmt.MiB(m.peakFill[0]), mdfmt.MiB(m.peakFill[1]))
+			peakM = fmt.Sprintf("%s + %s (sum at one instant %s)", mdfmt.MiB(m.peakMixed[0]), mdfmt.MiB(m.peakMixed[1]), mdfmt.MiB(m.peakSum))
+			hwm = fmt.Sprintf("%s + %s", mdfmt.MiB(m.hwm[0]), mdfmt.MiB(m.hwm[1]))
+			anon = fmt.Sprintf("%s + %s", mdfmt.MiB(m.anon[0]), mdfmt.MiB(m.anon[1]))
+			heap = fmt.Sprintf("edge %s / %s, origin %s / %s", mdfmt.MiB(int64(m.heapInuse[0])/1024), mdfmt.MiB(int64(m.goSys[0])/1024), mdfmt.MiB(int64(m.heapInuse[1])/1024), mdfmt.MiB(int64(m.goSys[1])/1024))
 			worst = max(m.peakSum, m.hwm[0]+m.hwm[1])
 		}
 		tier := "–"
 		if m.ramBytes > 0 {
-			tier = fmtMiB(int64(m.ramBytes) / 1024)
+			tier = mdfmt.MiB(int64(m.ramBytes) / 1024)
 		}
 		p("| %s | %d derivatives, %s in %s (%s) | %d / %d / %d, %s served, %d errors | %.0f / %.0f / %.0f | %s | %s | %s | %s | %s | %s | %s |\n",
-			what, m.fillN, fmtMiB(m.fillServed/1024), m.fillTime.Round(time.Second), m.fillStop, m.hitReqs, m.renderReqs, m.largeReqs, fmtMiB(m.served/1024), m.errs,
+			what, m.fillN, mdfmt.MiB(m.fillServed/1024), m.fillTime.Round(time.Second), m.fillStop, m.hitReqs, m.renderReqs, m.largeReqs, mdfmt.MiB(m.served/1024), m.errs,
 			m.hits, m.misses, m.renders, tier, peakF, peakM, hwm, anon, heap, yesNo(worst < cfg.memTargetMB*1024))
 	}
 	p("\nRSS every 10 s of the mixed load (edge + origin when split):\n\n")

@@ -7,7 +7,9 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math"
-	"math/rand/v2"
+
+	"github.com/refract-cdn/refract/bench/internal/mdfmt"
+	"github.com/refract-cdn/refract/bench/internal/synth"
 )
 
 // source is one input image, in copies: the same bytes under copies
@@ -67,31 +69,6 @@ func seq(wl *workload, copies, i int) (copy, w int) {
 	return i % copies, wl.base + off
 }
 
-// photoImage draws a deterministic photo-like image: smooth gradients
-// and colour waves under per-pixel noise (as bench/edge's), so JPEG
-// decode and the encoders see real entropy.
-func photoImage(w, h int, seed uint64) *image.NRGBA {
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	for y := range h {
-		fy := float64(y) / float64(h)
-		for x := range w {
-			fx := float64(x) / float64(w)
-			n := func() float64 { return float64(rng.IntN(25) - 12) }
-			// Texture at 15–60 px periods survives the downscales (a
-			// photo's detail), the noise does not (its grain).
-			t := 28*math.Sin(0.21*float64(x)+3*math.Sin(0.013*float64(y)))*math.Cos(0.17*float64(y)+2*math.Sin(0.011*float64(x))) +
-				12*math.Sin(0.05*float64(x+y))
-			r := 40 + 170*fx + 30*math.Sin(9*fy+3*fx) + t + n()
-			g := 60 + 150*fy + 25*math.Sin(7*fx) + 0.7*t + n()
-			b := 110 + 70*math.Sin(5*(fx+fy)) - 0.5*t + n()
-			o := img.PixOffset(x, y)
-			img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = clamp(r), clamp(g), clamp(b), 255
-		}
-	}
-	return img
-}
-
 // withAlpha gives the image a cut-out: opaque in an ellipse, a soft
 // edge, fully transparent corners, as a product shot on a transparent
 // background.
@@ -106,27 +83,25 @@ func withAlpha(img *image.NRGBA) *image.NRGBA {
 			if d > 0.9 {
 				a = 255 * math.Max(0, (1-d)/0.1)
 			}
-			img.Pix[img.PixOffset(x, y)+3] = clamp(a)
+			img.Pix[img.PixOffset(x, y)+3] = synth.Clamp(a)
 		}
 	}
 	return img
 }
 
-func clamp(v float64) uint8 { return uint8(max(0, min(255, math.Round(v)))) }
-
 func makeSources() (photo, alpha *source, err error) {
 	var b bytes.Buffer
-	if err := jpeg.Encode(&b, photoImage(4000, 3000, 1), &jpeg.Options{Quality: 90}); err != nil {
+	if err := jpeg.Encode(&b, synth.Photo(4000, 3000, 1, true), &jpeg.Options{Quality: 90}); err != nil {
 		return nil, nil, err
 	}
 	photo = &source{name: "photo", ext: "jpg", body: bytes.Clone(b.Bytes()), w: 4000, h: 3000}
-	photo.about = fmt.Sprintf("4000×3000 photo-like JPEG, q90, 4:2:0, %s", fmtBytes(len(photo.body)))
+	photo.about = fmt.Sprintf("4000×3000 photo-like JPEG, q90, 4:2:0, %s", mdfmt.Bytes(len(photo.body)))
 	b.Reset()
-	if err := png.Encode(&b, withAlpha(photoImage(1600, 1200, 2))); err != nil {
+	if err := png.Encode(&b, withAlpha(synth.Photo(1600, 1200, 2, true))); err != nil {
 		return nil, nil, err
 	}
 	alpha = &source{name: "alpha", ext: "png", body: bytes.Clone(b.Bytes()), w: 1600, h: 1200}
-	alpha.about = fmt.Sprintf("1600×1200 RGBA PNG (photo-like, an elliptical cut-out with transparent corners), 8-bit, %s", fmtBytes(len(alpha.body)))
+	alpha.about = fmt.Sprintf("1600×1200 RGBA PNG (photo-like, an elliptical cut-out with transparent corners), 8-bit, %s", mdfmt.Bytes(len(alpha.body)))
 	return photo, alpha, nil
 }
 

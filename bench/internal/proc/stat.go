@@ -1,6 +1,8 @@
-package main
+package proc
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -10,8 +12,9 @@ import (
 // every Linux architecture Go supports.
 const userHZ = 100
 
-// procCPU is the user+system CPU time of a process, in seconds.
-func procCPU(pid int) float64 {
+// CPU is the user+system CPU time of a process, in seconds (0 if it
+// cannot be read, so a pid of -1 reads as no time).
+func CPU(pid int) float64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
@@ -28,10 +31,10 @@ func procCPU(pid int) float64 {
 	return float64(ut+st) / userHZ
 }
 
-// cpuTimes is how long a CPU (as "0", "1"…) has spent doing anything
+// CoreTimes is how long a CPU (as "0", "1"…) has spent doing anything
 // but idling, and of that in interrupts and softirqs, in seconds; ok is
 // false if cpu is not a single CPU.
-func cpuTimes(cpu string) (busy, irq float64, ok bool) {
+func CoreTimes(cpu string) (busy, irq float64, ok bool) {
 	if _, err := strconv.Atoi(cpu); err != nil {
 		return 0, 0, false
 	}
@@ -55,10 +58,10 @@ func cpuTimes(cpu string) (busy, irq float64, ok bool) {
 	return 0, 0, false
 }
 
-// ksoftirqd is the pid of the kernel thread that runs a CPU's deferred
+// Ksoftirqd is the pid of the kernel thread that runs a CPU's deferred
 // softirqs (loopback's network work, when the kernel does not do it in
 // the sending process's own time), or 0.
-func ksoftirqd(cpu string) int {
+func Ksoftirqd(cpu string) int {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -70,4 +73,32 @@ func ksoftirqd(cpu string) int {
 		}
 	}
 	return 0
+}
+
+// StatusKB reads a kB field of /proc/<pid>/status, such as VmRSS,
+// VmHWM, RssAnon or RssFile.
+func StatusKB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("no " + field + " in /proc/" + strconv.Itoa(pid) + "/status")
+}
+
+// Children lists pid's child processes (nginx's workers).
+func Children(pid int) []int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
