@@ -69,6 +69,22 @@ type List struct {
 	kinds [3]map[uint64]stamp // by Kind
 	// unversioned bans every entry not Versioned stored before it.
 	unversioned int64
+	lastExpire  time.Time
+}
+
+// expireEvery spaces the scans for expired bans.
+const expireEvery = time.Second
+
+// len counts the bans held; the caller holds mu.
+func (l *List) len() int {
+	n := 0
+	for _, m := range l.kinds {
+		n += len(m)
+	}
+	if l.unversioned != 0 {
+		n++
+	}
+	return n
 }
 
 // Kind is what a ban's hash identifies.
@@ -93,12 +109,16 @@ func New(ttl time.Duration) *List {
 // Add bans what h identifies, stored before at: for a hard ban a miss,
 // for a soft one a revalidation.
 func (l *List) Add(kind Kind, h uint64, at time.Time, soft bool) {
+	now := time.Now()
+	if at.Before(now.Add(-l.ttl)) {
+		return // everything it covers has expired already (a replayed purge)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.kinds[kind][h]
 	s.add(at.UnixNano(), soft)
 	l.kinds[kind][h] = s
-	l.expire()
+	l.expire(now)
 }
 
 // DropUnversioned bans every entry stored before at whose URL did not
@@ -107,13 +127,19 @@ func (l *List) DropUnversioned(at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.unversioned = max(l.unversioned, at.UnixNano())
-	l.expire()
+	l.expire(time.Now())
 }
 
-// expire forgets bans older than the ttl; the caller holds mu. Purges
-// are rare enough to pay for the scan.
-func (l *List) expire() {
-	cutoff := time.Now().Add(-l.ttl).UnixNano()
+// expire forgets bans older than the ttl; the caller holds mu. The scan
+// runs at most once per expireEvery, so that a burst of purges (an edge
+// replaying the stream) costs linear time, not quadratic.
+func (l *List) expire(now time.Time) {
+	if now.Sub(l.lastExpire) < expireEvery {
+		l.count.Store(int64(l.len()))
+		return
+	}
+	l.lastExpire = now
+	cutoff := now.Add(-l.ttl).UnixNano()
 	n := 0
 	for _, m := range l.kinds {
 		for k, s := range m {

@@ -99,3 +99,27 @@ func TestExpiry(t *testing.T) {
 		t.Error("a nil list banned")
 	}
 }
+
+// A purge stored while many bans are held, as when an edge replays a
+// stream of a busy week: each Add must not scan them all.
+func BenchmarkAddWithManyBans(b *testing.B) {
+	l := New(time.Hour)
+	now := time.Now()
+	for i := 0; i < 100_000; i++ {
+		l.Add(Asset, uint64(i), now, false)
+	}
+	b.ResetTimer()
+	i := uint64(1 << 32)
+	for b.Loop() {
+		l.Add(Asset, i, now, false)
+		i++
+	}
+}
+
+func TestReplayedOldPurgesAreSkipped(t *testing.T) {
+	l := New(time.Hour)
+	l.Add(Asset, 1, time.Now().Add(-2*time.Hour), false)
+	if l.Len() != 0 {
+		t.Error("a purge older than every entry it could cover was kept")
+	}
+}
