@@ -27,6 +27,8 @@ func remoteImages(t *testing.T) (*httptest.Server, *remoteCounts) {
 			w.Write(jpeg)
 		case "/notes.txt":
 			w.Write([]byte("not an image"))
+		case "/huge.jpg": // over the test node's 1 MiB source limit
+			w.Write(make([]byte, 3<<20))
 		default:
 			http.NotFound(w, r)
 		}
@@ -55,6 +57,7 @@ func TestFetchDelivery(t *testing.T) {
 	n := newTestNode(t, func(c *devConfig) {
 		c.Clouds = []cloud.Cloud{fc, closed}
 		c.RemoteAllow = []string{"127.0.0.1/32"} // the test's remote server is on loopback
+		c.MaxUploadBytes = 1 << 20
 	})
 	base := "http://" + n.edgeAddr
 	photo := srv.URL + "/photo.jpg"
@@ -86,6 +89,7 @@ func TestFetchDelivery(t *testing.T) {
 		{base + "/fetcher/image/fetch/w_100/" + srv.URL + "/missing.jpg", 404, "Error in loading " + srv.URL + "/missing.jpg - 404 Not Found"},
 		{base + "/fetcher/image/fetch/w_100/" + srv.URL + "/notes.txt", 400, "Error in loading " + srv.URL + "/notes.txt - not an image"},
 		{base + "/fetcher/image/fetch/w_100/ftp://127.0.0.1/x.jpg", 400, "Invalid fetch URL"},
+		{base + "/fetcher/image/fetch/w_100/" + srv.URL + "/huge.jpg", 400, "Error in loading " + srv.URL + "/huge.jpg - file too large"},
 	}
 	for _, c := range refused {
 		r := fetch(t, c.url)

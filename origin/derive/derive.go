@@ -63,9 +63,11 @@ type Service struct {
 	cfg     Config
 	flight  flight.Group[string, result]
 	fetches flight.Group[string, *asset.Asset]
-	renders prometheus.Counter
-	latency prometheus.Histogram
-	outcome *prometheus.CounterVec
+	// downloads bounds the fetch downloads held in memory at once.
+	downloads chan struct{}
+	renders   prometheus.Counter
+	latency   prometheus.Histogram
+	outcome   *prometheus.CounterVec
 }
 
 type result struct {
@@ -83,7 +85,8 @@ func New(cfg Config) *Service {
 		cfg.Log = slog.Default()
 	}
 	s := &Service{
-		cfg: cfg,
+		cfg:       cfg,
+		downloads: make(chan struct{}, maxDownloads),
 		renders: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "refract_renders_total", Help: "Renders actually performed by libvips.",
 		}),

@@ -56,13 +56,20 @@ func (s *Service) fetchAsset(ctx context.Context, cloudName, rawURL string) (*as
 	return a, err
 }
 
+// maxDownloads is how many fetch downloads an origin holds in memory at
+// once; more wait, as renders do.
+const maxDownloads = 8
+
 func (s *Service) download(ctx context.Context, cloudName, id, rawURL string) (*asset.Asset, error) {
-	var buf bytes.Buffer
+	select {
+	case s.downloads <- struct{}{}:
+		defer func() { <-s.downloads }()
+	case <-ctx.Done():
+		return nil, errBusy
+	}
+	buf := cappedBuffer{max: s.cfg.MaxSourceBytes}
 	if _, _, err := s.cfg.Fetch.Fetch(ctx, rawURL, &buf); err != nil {
 		return nil, fetchError(rawURL, err)
-	}
-	if int64(buf.Len()) > s.cfg.MaxSourceBytes {
-		return nil, clderr.BadRequest("Error in loading %s - file too large", rawURL)
 	}
 	release, err := s.cfg.Limit.Acquire(ctx)
 	if err != nil {
@@ -103,10 +110,30 @@ func fetchError(rawURL string, err error) error {
 		return clderr.BadRequest("Error in loading %s - %d %s", rawURL, se.Code, http.StatusText(se.Code))
 	case errors.Is(err, safehttp.ErrForbiddenAddress), errors.Is(err, safehttp.ErrForbiddenURL):
 		return clderr.Unauthorized("Error in loading %s - Forbidden address", rawURL)
-	case errors.Is(err, safehttp.ErrTooLarge):
+	case errors.Is(err, safehttp.ErrTooLarge), errors.Is(err, errSourceTooLarge):
 		return clderr.BadRequest("Error in loading %s - file too large", rawURL)
 	case errors.Is(err, safehttp.ErrTimeout):
 		return clderr.New(http.StatusGatewayTimeout, "Error in loading %s - timeout", rawURL)
 	}
 	return clderr.New(http.StatusBadGateway, "Error in loading %s", rawURL)
 }
+
+var errSourceTooLarge = errors.New("fetch: larger than the largest source accepted")
+
+// cappedBuffer stops a download at max bytes, the largest source an
+// origin renders, before it is all in memory. It is only a Writer (not
+// a ReaderFrom, which io.Copy would use to go around Write).
+type cappedBuffer struct {
+	buf bytes.Buffer
+	max int64
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if int64(b.buf.Len()+len(p)) > b.max {
+		return 0, errSourceTooLarge
+	}
+	return b.buf.Write(p)
+}
+
+func (b *cappedBuffer) Bytes() []byte { return b.buf.Bytes() }
+func (b *cappedBuffer) Len() int      { return b.buf.Len() }
