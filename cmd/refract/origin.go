@@ -94,9 +94,10 @@ func startOrigin(ctx context.Context, oc config.Origin, log *slog.Logger) (*orig
 	sweepStaged(filepath.Join(oc.Data, "tmp"), time.Hour)
 	render.Startup()
 	n := &originNode{cfg: oc, ops: ops.New(), done: make(chan error, 2)}
-	// Without NATS, invalidations reach only edges in this process:
-	// there are none in refract origin.
-	var purges bus.Bus = bus.NewLocal()
+	// Without NATS there is no edge to reach (none runs in this
+	// process), so no bus: invalidations are skipped and the purge API
+	// says it is not configured, rather than accept purges for nobody.
+	var purges bus.Bus
 	if oc.Bus.NATS.Enabled() {
 		js, err := dialBus(ctx, oc.Bus.NATS, nodeName("origin"))
 		if err != nil {

@@ -80,3 +80,12 @@ type refusing struct{}
 
 func (refusing) Publish(context.Context, bus.Purge) error { return errors.New("nats: timeout") }
 func (refusing) Subscribe(func(bus.Purge)) func()         { return func() {} }
+
+// Without a bus (refract origin without NATS) purges are refused, not
+// accepted for nobody.
+func TestPurgeWithoutBus(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Bus = nil })
+	if status, hdr, _ := e.raw(t, demo, "POST", "purge", `{"all": true}`); status != 501 || hdr.Get("X-Cld-Error") != "No purge bus is configured" {
+		t.Errorf("purge without a bus: %d %q", status, hdr.Get("X-Cld-Error"))
+	}
+}
