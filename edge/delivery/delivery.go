@@ -298,12 +298,18 @@ func (s *Server) parse(ctx *fasthttp.RequestCtx, st *state) error {
 	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
 		host = host[:i]
 	}
+	return s.parseOn(b2s(host), b2s(st.path), st)
+}
+
+// parseOn parses path as requested on host (without a port): a host
+// mapped to a cloud serves it without <cloud> in the path.
+func (s *Server) parseOn(host, path string, st *state) error {
 	st.hostCloud = ""
-	if c, ok := s.cfg.Clouds.LookupHost(b2s(host)); ok && len(host) > 0 {
+	if c, ok := s.cfg.Clouds.LookupHost(host); ok && host != "" {
 		st.hostCloud = c.Name
-		return urlapi.ParseHost(c.Name, b2s(st.path), &st.req)
+		return urlapi.ParseHost(c.Name, path, &st.req)
 	}
-	return urlapi.Parse(b2s(st.path), &st.req)
+	return urlapi.Parse(path, &st.req)
 }
 
 // negotiate picks the output format (the chain's f_, else the
@@ -419,8 +425,13 @@ func (s *Server) verdict(e *cache.Entry) ban.Verdict {
 	if e == nil || s.cfg.Bans.Len() == 0 {
 		return ban.Fresh
 	}
-	sub := ban.Subject{Asset: e.Asset, Stored: e.Stored, Versioned: e.CacheControl == immutable}
-	sub.Cloud, sub.Variant = derivative.KeyHashes(e.Key)
+	sub := ban.Subject{Asset: e.Asset, Stored: e.Stored}
+	var named bool
+	sub.Cloud, sub.Variant, named = derivative.KeyHashes(e.Key)
+	// Versioned: the URL named the asset's own version, so its bytes
+	// never change. fl_immutable_cache makes other URLs immutable too,
+	// and a version that is not the asset's is cached as unversioned.
+	sub.Versioned = named && e.CacheControl == immutable
 	return s.cfg.Bans.Check(&sub)
 }
 
@@ -463,13 +474,7 @@ func (s *Server) variantOf(cloudName, raw string) (uint64, bool) {
 		path, host = u.EscapedPath(), u.Hostname()
 	}
 	var st state
-	var err error
-	if c, ok := s.cfg.Clouds.LookupHost(host); ok && host != "" {
-		err = urlapi.ParseHost(c.Name, path, &st.req)
-	} else {
-		err = urlapi.Parse(path, &st.req)
-	}
-	if err != nil || st.req.Cloud != cloudName {
+	if err := s.parseOn(host, path, &st); err != nil || st.req.Cloud != cloudName {
 		return 0, false
 	}
 	var hdr fasthttp.RequestHeader // no Accept: only the variant is wanted
@@ -479,7 +484,7 @@ func (s *Server) variantOf(cloudName, raw string) (uint64, bool) {
 		return 0, false
 	}
 	s.negotiate(&st, txFormat)
-	_, v := derivative.KeyHashes(st.key)
+	_, v, _ := derivative.KeyHashes(st.key)
 	return v, v != 0
 }
 

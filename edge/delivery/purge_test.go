@@ -55,6 +55,7 @@ func TestPurgeKinds(t *testing.T) {
 		"a auto webp":   entryFor(t, "/demo/iu/f_auto,w_300/a.jpg", webp, false), // another URL form and order, another format
 		"a png":         entryFor(t, "/demo/image/upload/w_300/a.png", "", false),
 		"a versioned":   entryFor(t, "/demo/image/upload/w_300/v5/a.jpg", "", true),
+		"a immutable":   entryFor(t, "/demo/image/upload/w_300,fl_immutable_cache/a.jpg", "", true), // immutable, but no version
 		"b":             entryFor(t, "/demo/image/upload/w_300/folder/b.jpg", "", false),
 		"other cloud a": entryFor(t, "/other/image/upload/w_300,f_auto/a.jpg", avif, false),
 	}
@@ -65,7 +66,7 @@ func TestPurgeKinds(t *testing.T) {
 		gone  []string
 	}{
 		{"asset", bus.Purge{Cloud: "demo", ResourceType: "image", Type: "upload", PublicID: "a", At: now},
-			[]string{"a auto avif", "a auto webp", "a png", "a versioned"}},
+			[]string{"a auto avif", "a auto webp", "a png", "a versioned", "a immutable"}},
 		{"assets", bus.Purge{Cloud: "demo", ResourceType: "image", Type: "upload", PublicIDs: []string{"folder/b", "zzz"}, At: now},
 			[]string{"b"}},
 		{"URL, every negotiated format", bus.Purge{Cloud: "demo", URL: "/demo/image/upload/w_300,f_auto/a.jpg", At: now},
@@ -74,7 +75,7 @@ func TestPurgeKinds(t *testing.T) {
 			[]string{"a png"}},
 		{"URL of another cloud is ignored", bus.Purge{Cloud: "demo", URL: "/other/image/upload/w_300,f_auto/a.jpg", At: now}, nil},
 		{"cloud", bus.Purge{Cloud: "demo", All: true, At: now},
-			[]string{"a auto avif", "a auto webp", "a png", "a versioned", "b"}},
+			[]string{"a auto avif", "a auto webp", "a png", "a versioned", "a immutable", "b"}},
 	}
 	for _, c := range cases {
 		s := newServer()

@@ -74,27 +74,31 @@ func Hash(key []byte) uint64 { return xxhash.Sum64(key) }
 
 // KeyHashes reads a key built by AppendKey back into the hashes purges
 // name: its cloud (CloudHash) and its variant, the key without the
-// negotiated Accept set, which every format f_auto may pick shares. No
-// field but rt, type, format and Accepts is a byte that can be zero, so
-// the key reads forward unambiguously. A malformed key gives zeros.
-func KeyHashes(key []byte) (cloud, variant uint64) {
+// negotiated Accept set, which every format f_auto may pick shares. It
+// also says whether the URL named a version. No field but rt, type,
+// format and Accepts is a byte that can be zero, so the key reads
+// forward unambiguously. A malformed key gives zeros.
+func KeyHashes(key []byte) (cloud, variant uint64, versioned bool) {
 	i := bytes.IndexByte(key, 0)
 	if i < 0 || len(key) < i+4 {
-		return 0, 0
+		return 0, 0, false
 	}
 	cloud = xxhash.Sum64(key[:i])
 	j := i + 4               // cloud, 0, rt, type, 0
 	for n := 0; n < 3; n++ { // public_id, version, transformation
 		k := bytes.IndexByte(key[j:], 0)
 		if k < 0 {
-			return cloud, 0
+			return cloud, 0, false
+		}
+		if n == 1 {
+			versioned = k > 0
 		}
 		j += k + 1
 	}
 	if j >= len(key) {
-		return cloud, 0
+		return cloud, 0, false
 	}
-	return cloud, xxhash.Sum64(key[:j+1]) // through the format byte
+	return cloud, xxhash.Sum64(key[:j+1]), versioned // through the format byte
 }
 
 // CloudHash is the hash KeyHashes gives for the cloud's keys.

@@ -110,9 +110,12 @@ func TestKeyHashes(t *testing.T) {
 	webp := AppendKey(nil, &r, []byte("w_300"), format.Auto, format.AcceptWebP)
 	avif := AppendKey(nil, &r, []byte("w_300"), format.Auto, format.AcceptAVIF|format.AcceptWebP)
 	none := AppendKey(nil, &r, []byte("w_300"), format.Auto, 0)
-	c1, v1 := KeyHashes(webp)
-	c2, v2 := KeyHashes(avif)
-	c3, v3 := KeyHashes(none)
+	c1, v1, versioned := KeyHashes(webp)
+	c2, v2, _ := KeyHashes(avif)
+	c3, v3, _ := KeyHashes(none)
+	if !versioned {
+		t.Error("a key of a URL with v7 reads as unversioned")
+	}
 	if c1 != CloudHash("demo") || c1 != c2 || c1 != c3 {
 		t.Error("the cloud hash differs between keys of one cloud")
 	}
@@ -121,14 +124,19 @@ func TestKeyHashes(t *testing.T) {
 	}
 	jpeg := AppendKey(nil, &r, []byte("w_300"), format.JPEG, 0)
 	other := AppendKey(nil, &r, []byte("w_301"), format.Auto, format.AcceptWebP)
-	if _, v := KeyHashes(jpeg); v == v1 {
+	if _, v, _ := KeyHashes(jpeg); v == v1 {
 		t.Error("an explicit format shares the f_auto variant")
 	}
-	if _, v := KeyHashes(other); v == v1 {
+	if _, v, _ := KeyHashes(other); v == v1 {
 		t.Error("another transformation shares the variant")
 	}
+	var plain urlapi.Request
+	urlapi.Parse("/demo/image/upload/w_300/a/b.jpg", &plain)
+	if _, _, versioned := KeyHashes(AppendKey(nil, &plain, []byte("w_300"), format.JPEG, 0)); versioned {
+		t.Error("a key of a URL without a version reads as versioned")
+	}
 	for _, bad := range [][]byte{nil, []byte("demo"), []byte("demo\x00\x01")} {
-		if _, v := KeyHashes(bad); v != 0 {
+		if _, v, _ := KeyHashes(bad); v != 0 {
 			t.Errorf("malformed key %q gave a variant", bad)
 		}
 	}
